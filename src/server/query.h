@@ -1,0 +1,38 @@
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/socket.h>
+
+/*
+ * The query path: one call per DNS message. Implemented in server/query.c.
+ * Threads: any thread registered with liburcu-qsbr (rcu_register_thread), one
+ * srv_worker_t per thread; nothing shared is written.
+ */
+
+/* Per-thread counters, summed by readers (metrics). */
+typedef struct {
+    uint64_t udp_queries, tcp_queries;
+    uint64_t rcode[24];          /* responses by RCODE (extended rcodes folded to 23) */
+    uint64_t dropped;            /* queries dropped without a response */
+    uint64_t truncated;          /* UDP responses sent with TC=1 */
+    uint64_t ecs_queries;        /* queries that carried a valid ECS option */
+    uint64_t tcp_conns_accepted, tcp_conns_rejected, tcp_timeouts;
+} srv_stats_t;
+
+typedef struct srv_worker {
+    unsigned id;
+    srv_stats_t stats;
+    _Alignas(64) char pad_;      /* keep workers' counters on separate cache lines */
+} srv_worker_t;
+
+/*
+ * Answer one query. q/qlen: the received message (borrowed). resp: output buffer of
+ * resp_max bytes (at least 512; 65535 for TCP). src: the client's address (borrowed).
+ * tcp: whether the query came over TCP (no UDP size limit, no truncation).
+ * Returns the response length, or 0 when the query must be dropped (no response).
+ * Never allocates, never blocks.
+ */
+size_t srv_query_process(srv_worker_t *w, const uint8_t *q, size_t qlen, uint8_t *resp,
+                         size_t resp_max, const struct sockaddr *src, bool tcp);
