@@ -24,7 +24,8 @@ int dns_dname_unpack(const uint8_t *pkt, size_t pktlen, size_t *pos, uint8_t out
                 end = p + 2;
                 jumped = true;
             }
-            if (target >= limit)
+            /* Strictly backwards (no loops), and never into the 12-byte header. */
+            if (target >= limit || target < 12)
                 return ERR_MALFORMED;
             limit = target;
             p = target;

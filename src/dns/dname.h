@@ -19,7 +19,8 @@
  * Read a possibly compressed name from a packet. *pos is the offset of the name; on
  * success it is advanced past the name's bytes at that position (not past pointer
  * targets). The uncompressed name, case preserved, is written to out.
- * Pointers must point strictly backwards (this also rules out loops).
+ * Pointers must point strictly backwards (this also rules out loops) and past the
+ * 12-byte message header.
  * Returns the name's length in out (>= 1) or ERR_MALFORMED. out is untouched on error
  * only up to what was written; callers must not use it.
  */
