@@ -1,0 +1,388 @@
+#include "zone/zone.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/err.h"
+#include "common/util.h"
+#include "dns/rrtype.h"
+#include "zone/zparse.h"
+
+uint32_t zone_name_hash(const uint8_t *lname, size_t len)
+{
+    uint32_t h = 2166136261u;
+    for (size_t i = 0; i < len; i++) {
+        h ^= lname[i];
+        h *= 16777619u;
+    }
+    return h;
+}
+
+/* ---- Building -------------------------------------------------------------------- */
+
+typedef struct {
+    zone_t *z;
+    const uint8_t *origin;      /* lowered */
+    int origin_labels;
+    bool seen_soa;
+    char *errbuf;
+} builder_t;
+
+static void table_grow(zone_t *z)
+{
+    uint32_t nsize = (z->mask + 1) * 2;
+    zone_node_t **nt = xcalloc(nsize, sizeof(*nt));
+    for (uint32_t i = 0; i <= z->mask; i++) {
+        zone_node_t *n = z->table[i];
+        while (n) {
+            zone_node_t *next = n->hnext;
+            uint32_t h = zone_name_hash(n->lname, n->len) & (nsize - 1);
+            n->hnext = nt[h];
+            nt[h] = n;
+            n = next;
+        }
+    }
+    free(z->table);
+    z->table = nt;
+    z->mask = nsize - 1;
+}
+
+const zone_node_t *zone_find(const zone_t *z, const uint8_t *lname)
+{
+    size_t len = dns_dname_len(lname);
+    const zone_node_t *n = z->table[zone_name_hash(lname, len) & z->mask];
+    for (; n; n = n->hnext)
+        if (n->len == len && memcmp(n->lname, lname, len) == 0)
+            return n;
+    return NULL;
+}
+
+/* Find or create the node for name (at or below the apex), creating missing ancestors
+ * as empty non-terminals. */
+static zone_node_t *node_get(zone_t *z, const uint8_t *name)
+{
+    uint8_t lname[DNS_NAME_MAX];
+    size_t len = dns_dname_lower(lname, name);
+    zone_node_t *n = (zone_node_t *)zone_find(z, lname);
+    if (n)
+        return n;
+    n = xcalloc(1, sizeof(*n));
+    n->name = xmemdup(name, len);
+    n->lname = xmemdup(lname, len);
+    n->labels = (uint8_t)dns_dname_labels(lname);
+    n->len = (uint8_t)len;
+    if (z->apex) {
+        n->parent = node_get(z, dns_dname_parent(name));
+        if (dns_dname_is_wildcard(lname))
+            n->parent->wildcard = n;
+    }
+    if (z->nnodes * 2 >= z->mask + 1)
+        table_grow(z);
+    uint32_t h = zone_name_hash(lname, len) & z->mask;
+    n->hnext = z->table[h];
+    z->table[h] = n;
+    z->nnodes++;
+    return n;
+}
+
+const zone_rrset_t *zone_node_rrset(const zone_node_t *n, uint16_t type)
+{
+    for (uint16_t i = 0; i < n->nrrsets; i++)
+        if (n->rrsets[i].type == type)
+            return &n->rrsets[i];
+    return NULL;
+}
+
+static int add_rr(void *ctx, const zparse_rr_t *rr, char *err, size_t errlen)
+{
+    builder_t *b = ctx;
+    zone_t *z = b->z;
+    if (!dns_dname_is_subdomain(rr->owner, b->origin)) {
+        char t[DNS_TEXT_MAX];
+        dns_dname_to_text(rr->owner, t);
+        snprintf(err, errlen, "owner %s is outside the zone %s", t, z->name);
+        return ERR_INVAL;
+    }
+    if (rr->rclass != DNS_C_IN) {
+        snprintf(err, errlen, "only class IN is supported");
+        return ERR_INVAL;
+    }
+    if (dns_rrtype_is_meta(rr->type)) {
+        snprintf(err, errlen, "type %u cannot appear in a zone", rr->type);
+        return ERR_INVAL;
+    }
+    zone_node_t *n = node_get(z, rr->owner);
+    bool at_apex = n == z->apex;
+    if (rr->type == DNS_T_SOA) {
+        if (!at_apex) {
+            snprintf(err, errlen, "SOA record is not at the zone apex");
+            return ERR_INVAL;
+        }
+        if (b->seen_soa) {
+            snprintf(err, errlen, "more than one SOA record");
+            return ERR_INVAL;
+        }
+        b->seen_soa = true;
+    }
+    zone_rrset_t *set = (zone_rrset_t *)zone_node_rrset(n, rr->type);
+    if (rr->type == DNS_T_CNAME || zone_node_rrset(n, DNS_T_CNAME)) {
+        bool cname_exists = zone_node_rrset(n, DNS_T_CNAME) != NULL;
+        if (rr->type == DNS_T_CNAME ? (n->nrrsets > (cname_exists ? 1 : 0))
+                                    : cname_exists) {
+            snprintf(err, errlen, "CNAME and other data at the same name");
+            return ERR_INVAL;
+        }
+        if (rr->type == DNS_T_CNAME && cname_exists) {
+            /* a second, different CNAME; an identical one is dropped below */
+            const uint8_t *old = set->rdata[0];
+            if (zone_rd_len(old) != rr->rdlen ||
+                memcmp(zone_rd_data(old), rr->rdata, rr->rdlen) != 0) {
+                snprintf(err, errlen, "more than one CNAME record at the same name");
+                return ERR_INVAL;
+            }
+        }
+    }
+    if (rr->type == DNS_T_DNAME && set) {
+        snprintf(err, errlen, "more than one DNAME record at the same name");
+        return ERR_INVAL;
+    }
+    if (!set) {
+        if (n->nrrsets == n->cap_) {
+            n->cap_ = n->cap_ ? (uint16_t)(n->cap_ * 2) : 2;
+            n->rrsets = xrealloc(n->rrsets, n->cap_ * sizeof(*n->rrsets));
+        }
+        set = &n->rrsets[n->nrrsets++];
+        memset(set, 0, sizeof(*set));
+        set->type = rr->type;
+        set->ttl = rr->ttl;
+    }
+    /* Identical RRs are dropped (an RRset is a set). */
+    for (uint16_t i = 0; i < set->count; i++) {
+        const uint8_t *old = set->rdata[i];
+        if (zone_rd_len(old) == rr->rdlen && memcmp(zone_rd_data(old), rr->rdata, rr->rdlen) == 0)
+            return 0;
+    }
+    if (set->count == UINT16_MAX) {
+        snprintf(err, errlen, "too many records in one RRset");
+        return ERR_LIMIT;
+    }
+    if ((set->count & (set->count - 1)) == 0) /* grow at powers of two */
+        set->rdata = xrealloc(set->rdata, (set->count ? set->count * 2u : 1u) * sizeof(*set->rdata));
+    uint8_t *rd = xmalloc(2u + rr->rdlen);
+    wr_u16(rd, rr->rdlen);
+    memcpy(rd + 2, rr->rdata, rr->rdlen);
+    set->rdata[set->count++] = rd;
+    /* RFC 2181 §5.2: one TTL per RRset; keep the smallest seen. */
+    if (rr->ttl < set->ttl)
+        set->ttl = rr->ttl;
+    z->nrecords++;
+    return 0;
+}
+
+static void mark_flags(zone_t *z)
+{
+    for (uint32_t i = 0; i <= z->mask; i++) {
+        for (zone_node_t *n = z->table[i]; n; n = n->hnext) {
+            if (n != z->apex && zone_node_rrset(n, DNS_T_NS))
+                n->flags |= ZONE_NODE_CUT;
+            if (zone_node_rrset(n, DNS_T_DNAME))
+                n->flags |= ZONE_NODE_DNAME;
+        }
+    }
+    for (uint32_t i = 0; i <= z->mask; i++) {
+        for (zone_node_t *n = z->table[i]; n; n = n->hnext) {
+            for (zone_node_t *a = n->parent; a; a = a->parent) {
+                if (a->flags & (ZONE_NODE_CUT | ZONE_NODE_DNAME)) {
+                    n->flags |= ZONE_NODE_OCCLUDED;
+                    break;
+                }
+            }
+        }
+    }
+}
+
+static zone_t *zone_new(const uint8_t *origin)
+{
+    zone_t *z = xcalloc(1, sizeof(*z));
+    char t[DNS_TEXT_MAX];
+    dns_dname_to_text(origin, t);
+    z->name = xstrdup(t);
+    z->mask = 63;
+    z->table = xcalloc(z->mask + 1, sizeof(*z->table));
+    z->apex = node_get(z, origin);
+    z->apex->flags |= ZONE_NODE_APEX;
+    return z;
+}
+
+static zone_t *zone_finish(zone_t *z, builder_t *b, int rc, const char *name, char *err,
+                           size_t errlen)
+{
+    if (rc == 0 && !b->seen_soa) {
+        snprintf(err, errlen, "%s: zone %s has no SOA record at its apex", name, z->name);
+        rc = ERR_INVAL;
+    }
+    if (rc < 0) {
+        zone_free(z);
+        return NULL;
+    }
+    z->soa = zone_node_rrset(z->apex, DNS_T_SOA);
+    z->ns = zone_node_rrset(z->apex, DNS_T_NS);
+    const uint8_t *soa = zone_rd_data(z->soa->rdata[0]);
+    uint16_t soalen = zone_rd_len(z->soa->rdata[0]);
+    uint32_t minimum = soalen >= 4 ? rd_u32(soa + soalen - 4) : 0;
+    z->neg_ttl = MIN(z->soa->ttl, minimum);
+    mark_flags(z);
+    return z;
+}
+
+zone_t *zone_load(const uint8_t *origin, const char *path, char *err, size_t errlen)
+{
+    uint8_t lorigin[DNS_NAME_MAX];
+    dns_dname_lower(lorigin, origin);
+    zone_t *z = zone_new(origin);
+    builder_t b = { .z = z, .origin = lorigin };
+    zparse_opts_t opts = { .origin = origin, .default_ttl = 3600 };
+    int rc = zparse_file(path, &opts, add_rr, &b, err, errlen);
+    return zone_finish(z, &b, rc, path, err, errlen);
+}
+
+zone_t *zone_load_buffer(const uint8_t *origin, const char *text, size_t len, const char *name,
+                         char *err, size_t errlen)
+{
+    uint8_t lorigin[DNS_NAME_MAX];
+    dns_dname_lower(lorigin, origin);
+    zone_t *z = zone_new(origin);
+    builder_t b = { .z = z, .origin = lorigin };
+    zparse_opts_t opts = { .origin = origin, .default_ttl = 3600 };
+    int rc = zparse_buffer(text, len, name, &opts, add_rr, &b, err, errlen);
+    return zone_finish(z, &b, rc, name, err, errlen);
+}
+
+void zone_free(zone_t *z)
+{
+    if (!z)
+        return;
+    for (uint32_t i = 0; i <= z->mask; i++) {
+        zone_node_t *n = z->table[i];
+        while (n) {
+            zone_node_t *next = n->hnext;
+            for (uint16_t j = 0; j < n->nrrsets; j++) {
+                for (uint16_t k = 0; k < n->rrsets[j].count; k++)
+                    free((void *)n->rrsets[j].rdata[k]);
+                free(n->rrsets[j].rdata);
+            }
+            free(n->rrsets);
+            free((void *)n->name);
+            free((void *)n->lname);
+            free(n);
+            n = next;
+        }
+    }
+    free(z->table);
+    free(z->name);
+    free(z);
+}
+
+/* ---- Lookup ---------------------------------------------------------------------- */
+
+void zone_lookup(const zone_t *z, const uint8_t *lname, uint16_t qtype, zone_result_t *res)
+{
+    /* Closest encloser: strip labels until a node exists (the apex always does). */
+    const uint8_t *p = lname;
+    const zone_node_t *enc = NULL;
+    int extra = dns_dname_labels(lname) - z->apex->labels;
+    for (int i = 0; i <= extra && p; i++) {
+        enc = zone_find(z, p);
+        if (enc)
+            break;
+        p = dns_dname_parent(p);
+    }
+    if (!enc)
+        enc = z->apex;
+    bool exact = p == lname;
+
+    /* The highest cut or DNAME on the way down wins. */
+    const zone_node_t *top = NULL;
+    zone_result_kind_t kind = ZONE_HIT;
+    for (const zone_node_t *n = enc; n; n = n->parent) {
+        if ((n->flags & ZONE_NODE_CUT) && !(n == enc && exact && qtype == DNS_T_DS)) {
+            top = n;
+            kind = ZONE_DELEGATION;
+        }
+        if ((n->flags & ZONE_NODE_DNAME) && !(n == enc && exact)) {
+            top = n;
+            kind = ZONE_DNAME;
+        }
+    }
+    if (top) {
+        res->kind = kind;
+        res->node = top;
+        return;
+    }
+    if (exact) {
+        res->kind = ZONE_HIT;
+        res->node = enc;
+    } else if (enc->wildcard) {
+        res->kind = ZONE_WILDCARD;
+        res->node = enc->wildcard;
+    } else {
+        res->kind = ZONE_NXDOMAIN;
+        res->node = enc;
+    }
+}
+
+/* ---- Zone sets ------------------------------------------------------------------- */
+
+int zone_set_init(zone_set_t *s, zone_t **zones, size_t n)
+{
+    uint32_t size = 16;
+    while (size < n * 2)
+        size *= 2;
+    s->table = xcalloc(size, sizeof(*s->table));
+    s->mask = size - 1;
+    s->zones = xmalloc((n ? n : 1) * sizeof(*s->zones));
+    s->n = 0;
+    for (size_t i = 0; i < n; i++) {
+        const uint8_t *ln = zones[i]->apex->lname;
+        if (zone_set_find(s, ln) && dns_dname_equal(zone_set_find(s, ln)->apex->lname, ln)) {
+            for (size_t j = i; j < n; j++)
+                zone_free(zones[j]);
+            zone_set_clear(s);
+            return ERR_EXISTS;
+        }
+        s->zones[s->n++] = zones[i];
+        /* Open addressing; the apex node's hnext is not touched. */
+        uint32_t h = zone_name_hash(ln, dns_dname_len(ln)) & s->mask;
+        while (s->table[h])
+            h = (h + 1) & s->mask;
+        s->table[h] = zones[i];
+    }
+    return 0;
+}
+
+void zone_set_clear(zone_set_t *s)
+{
+    for (size_t i = 0; i < s->n; i++)
+        zone_free(s->zones[i]);
+    free(s->zones);
+    free(s->table);
+    memset(s, 0, sizeof(*s));
+}
+
+const zone_t *zone_set_find(const zone_set_t *s, const uint8_t *lname)
+{
+    if (!s->table)
+        return NULL;
+    for (const uint8_t *p = lname; p; p = dns_dname_parent(p)) {
+        size_t len = dns_dname_len(p);
+        uint32_t h = zone_name_hash(p, len) & s->mask;
+        while (s->table[h]) {
+            const zone_t *z = s->table[h];
+            if (z->apex->len == len && memcmp(z->apex->lname, p, len) == 0)
+                return z;
+            h = (h + 1) & s->mask;
+        }
+    }
+    return NULL;
+}
