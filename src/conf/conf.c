@@ -1,0 +1,482 @@
+#include "conf/conf.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <limits.h>
+#include <netinet/in.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <yaml.h>
+
+#include "common/err.h"
+
+#define GEOCAST_VERSION_STRING "geocast 0.1.0"
+
+typedef struct {
+    yaml_document_t doc;
+    const char *file;
+    const char *dir;
+    char *err;
+    size_t errlen;
+    bool failed;
+} ctx_t;
+
+ATTR_PRINTF(4, 5)
+static void fail(ctx_t *c, const yaml_node_t *n, const char *path, const char *fmt, ...)
+{
+    if (c->failed)
+        return;
+    c->failed = true;
+    int k = snprintf(c->err, c->errlen, "%s:%lu: %s%s", c->file,
+                     n ? (unsigned long)n->start_mark.line + 1 : 0UL, path ? path : "",
+                     path && *path ? ": " : "");
+    if (k < 0 || (size_t)k >= c->errlen)
+        return;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(c->err + k, c->errlen - (size_t)k, fmt, ap);
+    va_end(ap);
+}
+
+static const char *scalar(const yaml_node_t *n)
+{
+    return n && n->type == YAML_SCALAR_NODE ? (const char *)n->data.scalar.value : NULL;
+}
+
+static bool is_false(const char *s)
+{
+    return !strcmp(s, "false") || !strcmp(s, "no") || !strcmp(s, "off");
+}
+
+static int parse_uint(ctx_t *c, const yaml_node_t *n, const char *path, unsigned min,
+                      unsigned max, unsigned *out)
+{
+    const char *s = scalar(n);
+    char *end;
+    if (!s || !*s) {
+        fail(c, n, path, "expected a number");
+        return -1;
+    }
+    errno = 0;
+    unsigned long v = strtoul(s, &end, 10);
+    if (*end || errno || s[0] == '-' || v < min || v > max) {
+        fail(c, n, path, "expected a whole number from %u to %u, got '%s'", min, max, s);
+        return -1;
+    }
+    *out = (unsigned)v;
+    return 0;
+}
+
+int conf_parse_duration(const char *s, unsigned *ms)
+{
+    char *end;
+    if (!*s || *s == '-')
+        return ERR_PARSE;
+    errno = 0;
+    double v = strtod(s, &end);
+    if (errno || end == s)
+        return ERR_PARSE;
+    double mult;
+    if (!*end || !strcmp(end, "s"))
+        mult = 1000;
+    else if (!strcmp(end, "ms"))
+        mult = 1;
+    else if (!strcmp(end, "m"))
+        mult = 60000;
+    else if (!strcmp(end, "h"))
+        mult = 3600000;
+    else
+        return ERR_PARSE;
+    double r = v * mult;
+    if (r < 0 || r > UINT_MAX)
+        return ERR_PARSE;
+    *ms = (unsigned)r;
+    return 0;
+}
+
+int conf_parse_listen(const char *s, struct sockaddr_storage *ss, socklen_t *len)
+{
+    char host[INET6_ADDRSTRLEN + 8];
+    const char *at = strrchr(s, '@');
+    unsigned long port = 53;
+    size_t hl = at ? (size_t)(at - s) : strlen(s);
+    if (hl == 0 || hl >= sizeof(host))
+        return ERR_PARSE;
+    memcpy(host, s, hl);
+    host[hl] = 0;
+    if (at) {
+        char *end;
+        errno = 0;
+        port = strtoul(at + 1, &end, 10);
+        if (!at[1] || *end || errno || port > 65535)
+            return ERR_PARSE;
+    }
+    /* Accept [::1] as well as ::1. */
+    char *h = host;
+    if (h[0] == '[' && h[hl - 1] == ']') {
+        h[hl - 1] = 0;
+        h++;
+    }
+    memset(ss, 0, sizeof(*ss));
+    struct sockaddr_in *sin = (struct sockaddr_in *)ss;
+    struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)ss;
+    if (inet_pton(AF_INET, h, &sin->sin_addr) == 1) {
+        sin->sin_family = AF_INET;
+        sin->sin_port = htons((uint16_t)port);
+        *len = sizeof(*sin);
+    } else if (inet_pton(AF_INET6, h, &sin6->sin6_addr) == 1) {
+        sin6->sin6_family = AF_INET6;
+        sin6->sin6_port = htons((uint16_t)port);
+        *len = sizeof(*sin6);
+    } else {
+        return ERR_PARSE;
+    }
+    return 0;
+}
+
+typedef void (*key_fn_t)(ctx_t *c, const yaml_node_t *val, const char *path, void *out);
+typedef struct {
+    const char *key;
+    key_fn_t fn;
+} key_t_;
+
+/* Walk a mapping, dispatching each key; unknown keys and duplicates are errors. */
+static void walk_map(ctx_t *c, const yaml_node_t *map, const char *path, const key_t_ *keys,
+                     size_t nkeys, void *out)
+{
+    if (!map || map->type != YAML_MAPPING_NODE) {
+        fail(c, map, path, "expected a mapping");
+        return;
+    }
+    bool seen[32] = { false };
+    for (yaml_node_pair_t *p = map->data.mapping.pairs.start;
+         p < map->data.mapping.pairs.top && !c->failed; p++) {
+        yaml_node_t *k = yaml_document_get_node(&c->doc, p->key);
+        yaml_node_t *v = yaml_document_get_node(&c->doc, p->value);
+        const char *ks = scalar(k);
+        char sub[256];
+        snprintf(sub, sizeof(sub), "%s%s%s", path, *path ? "." : "", ks ? ks : "?");
+        size_t i;
+        for (i = 0; i < nkeys; i++)
+            if (ks && !strcmp(ks, keys[i].key))
+                break;
+        if (i == nkeys) {
+            fail(c, k, sub, "unknown key");
+            return;
+        }
+        if (seen[i]) {
+            fail(c, k, sub, "duplicate key");
+            return;
+        }
+        seen[i] = true;
+        keys[i].fn(c, v, sub, out);
+    }
+}
+
+/* ---- server ---------------------------------------------------------------------- */
+
+static void k_listen(ctx_t *c, const yaml_node_t *v, const char *path, void *out)
+{
+    conf_t *cf = out;
+    const yaml_node_item_t *items = NULL;
+    size_t n = 0;
+    if (v->type == YAML_SEQUENCE_NODE) {
+        items = v->data.sequence.items.start;
+        n = (size_t)(v->data.sequence.items.top - items);
+    } else if (!scalar(v)) {
+        fail(c, v, path, "expected a list of \"address@port\"");
+        return;
+    }
+    size_t count = items ? n : 1;
+    if (count == 0) {
+        fail(c, v, path, "needs at least one address");
+        return;
+    }
+    cf->listen = xcalloc(count, sizeof(*cf->listen));
+    for (size_t i = 0; i < count; i++) {
+        const yaml_node_t *it = items ? yaml_document_get_node(&c->doc, items[i]) : v;
+        const char *s = scalar(it);
+        if (!s || conf_parse_listen(s, &cf->listen[i].addr, &cf->listen[i].addrlen) < 0) {
+            fail(c, it, path, "bad listen address '%s' (expected address@port)", s ? s : "");
+            return;
+        }
+        cf->listen[i].text = xstrdup(s);
+        cf->nlisten++;
+    }
+}
+
+static void k_workers(ctx_t *c, const yaml_node_t *v, const char *path, void *out)
+{
+    conf_t *cf = out;
+    const char *s = scalar(v);
+    if (s && !strcmp(s, "auto")) {
+        cf->workers = 0;
+        return;
+    }
+    parse_uint(c, v, path, 1, 256, &cf->workers);
+}
+
+static void k_identity(ctx_t *c, const yaml_node_t *v, const char *path, void *out)
+{
+    conf_t *cf = out;
+    const char *s = scalar(v);
+    if (!s) {
+        fail(c, v, path, "expected a string or false");
+        return;
+    }
+    free(cf->identity);
+    cf->identity = is_false(s) ? NULL : xstrdup(s);
+    if (cf->identity && (strlen(s) == 0 || strlen(s) > 255))
+        fail(c, v, path, "must be 1 to 255 characters");
+}
+
+static void k_version(ctx_t *c, const yaml_node_t *v, const char *path, void *out)
+{
+    conf_t *cf = out;
+    const char *s = scalar(v);
+    if (!s) {
+        fail(c, v, path, "expected a string or false");
+        return;
+    }
+    free(cf->version);
+    cf->version = is_false(s) ? NULL : xstrdup(s);
+    if (cf->version && strlen(s) > 255)
+        fail(c, v, path, "must be at most 255 characters");
+}
+
+static void k_udp_max(ctx_t *c, const yaml_node_t *v, const char *path, void *out)
+{
+    unsigned u;
+    if (parse_uint(c, v, path, 512, 65535, &u) == 0)
+        ((conf_t *)out)->udp_max_payload = (uint16_t)u;
+}
+
+static void k_tcp_max_clients(ctx_t *c, const yaml_node_t *v, const char *path, void *out)
+{
+    parse_uint(c, v, path, 1, 1000000, &((conf_t *)out)->tcp_max_clients);
+}
+
+static void k_tcp_max_queries(ctx_t *c, const yaml_node_t *v, const char *path, void *out)
+{
+    parse_uint(c, v, path, 0, UINT_MAX - 1, &((conf_t *)out)->tcp_max_queries);
+}
+
+static void k_tcp_idle(ctx_t *c, const yaml_node_t *v, const char *path, void *out)
+{
+    const char *s = scalar(v);
+    unsigned ms;
+    if (!s || conf_parse_duration(s, &ms) < 0 || ms < 100) {
+        fail(c, v, path, "expected a duration of at least 100ms such as 10s, got '%s'",
+             s ? s : "");
+        return;
+    }
+    ((conf_t *)out)->tcp_idle_timeout_ms = ms;
+}
+
+static const key_t_ server_keys[] = {
+    { "listen", k_listen },
+    { "workers", k_workers },
+    { "identity", k_identity },
+    { "version", k_version },
+    { "udp_max_payload", k_udp_max },
+    { "tcp_max_clients", k_tcp_max_clients },
+    { "tcp_idle_timeout", k_tcp_idle },
+    { "tcp_max_queries", k_tcp_max_queries },
+};
+
+static void k_server(ctx_t *c, const yaml_node_t *v, const char *path, void *out)
+{
+    walk_map(c, v, path, server_keys, ARRAY_SIZE(server_keys), out);
+}
+
+/* ---- zones ----------------------------------------------------------------------- */
+
+static char *resolve_path(ctx_t *c, const char *p)
+{
+    if (p[0] == '/' || !c->dir || !*c->dir)
+        return xstrdup(p);
+    size_t n = strlen(c->dir) + strlen(p) + 2;
+    char *r = xmalloc(n);
+    snprintf(r, n, "%s/%s", c->dir, p);
+    return r;
+}
+
+static void k_zone_file(ctx_t *c, const yaml_node_t *v, const char *path, void *out)
+{
+    conf_zone_t *z = out;
+    const char *s = scalar(v);
+    if (!s || !*s) {
+        fail(c, v, path, "expected a file name");
+        return;
+    }
+    z->file = resolve_path(c, s);
+}
+
+static const key_t_ zone_keys[] = {
+    { "file", k_zone_file },
+};
+
+static void k_zones(ctx_t *c, const yaml_node_t *v, const char *path, void *out)
+{
+    conf_t *cf = out;
+    if (v->type != YAML_MAPPING_NODE) {
+        fail(c, v, path, "expected a mapping of zone names");
+        return;
+    }
+    size_t n = (size_t)(v->data.mapping.pairs.top - v->data.mapping.pairs.start);
+    cf->zones = xcalloc(n ? n : 1, sizeof(*cf->zones));
+    for (yaml_node_pair_t *p = v->data.mapping.pairs.start;
+         p < v->data.mapping.pairs.top && !c->failed; p++) {
+        yaml_node_t *k = yaml_document_get_node(&c->doc, p->key);
+        yaml_node_t *zv = yaml_document_get_node(&c->doc, p->value);
+        const char *name = scalar(k);
+        char sub[300];
+        snprintf(sub, sizeof(sub), "%s.%s", path, name ? name : "?");
+        conf_zone_t *z = &cf->zones[cf->nzones];
+        if (!name || dns_dname_from_text(name, strlen(name), (const uint8_t *)"", z->origin) < 0) {
+            fail(c, k, sub, "bad zone name");
+            return;
+        }
+        for (size_t i = 0; i < cf->nzones; i++) {
+            if (dns_dname_equal(cf->zones[i].origin, z->origin)) {
+                fail(c, k, sub, "zone is declared twice (also at line %u)", cf->zones[i].line);
+                return;
+            }
+        }
+        z->name = xstrdup(name);
+        z->line = (unsigned)k->start_mark.line + 1;
+        cf->nzones++;
+        walk_map(c, zv, sub, zone_keys, ARRAY_SIZE(zone_keys), z);
+        if (!c->failed && !z->file)
+            fail(c, zv, sub, "missing key 'file'");
+    }
+}
+
+static const key_t_ top_keys[] = {
+    { "server", k_server },
+    { "zones", k_zones },
+};
+
+/* ---- entry points ---------------------------------------------------------------- */
+
+static void set_defaults(conf_t *cf)
+{
+    cf->workers = 0;
+    cf->udp_max_payload = 1232;
+    cf->tcp_max_clients = 1000;
+    cf->tcp_idle_timeout_ms = 10000;
+    cf->tcp_max_queries = 0;
+    char host[256];
+    if (gethostname(host, sizeof(host)) == 0 && host[0]) {
+        host[sizeof(host) - 1] = 0;
+        cf->identity = xstrdup(host);
+    }
+    cf->version = xstrdup(GEOCAST_VERSION_STRING);
+}
+
+conf_t *conf_load_buffer(const char *text, size_t len, const char *name, const char *dir,
+                         char *err, size_t errlen)
+{
+    ctx_t c = { .file = name, .dir = dir, .err = err, .errlen = errlen };
+    yaml_parser_t parser;
+    if (!yaml_parser_initialize(&parser)) {
+        snprintf(err, errlen, "%s: cannot initialise the YAML parser", name);
+        return NULL;
+    }
+    yaml_parser_set_input_string(&parser, (const unsigned char *)text, len);
+    if (!yaml_parser_load(&parser, &c.doc)) {
+        snprintf(err, errlen, "%s:%lu: YAML error: %s%s%s", name,
+                 (unsigned long)parser.problem_mark.line + 1,
+                 parser.problem ? parser.problem : "syntax error",
+                 parser.context ? " " : "", parser.context ? parser.context : "");
+        yaml_parser_delete(&parser);
+        return NULL;
+    }
+    yaml_parser_delete(&parser);
+
+    conf_t *cf = xcalloc(1, sizeof(*cf));
+    cf->path = xstrdup(name);
+    set_defaults(cf);
+    yaml_node_t *root = yaml_document_get_root_node(&c.doc);
+    if (!root) {
+        fail(&c, NULL, "", "the configuration is empty");
+    } else {
+        walk_map(&c, root, "", top_keys, ARRAY_SIZE(top_keys), cf);
+    }
+    if (!c.failed && cf->nlisten == 0) {
+        static const char *defaults[] = { "0.0.0.0@53", "::@53" };
+        cf->listen = xcalloc(2, sizeof(*cf->listen));
+        for (size_t i = 0; i < 2; i++) {
+            conf_parse_listen(defaults[i], &cf->listen[i].addr, &cf->listen[i].addrlen);
+            cf->listen[i].text = xstrdup(defaults[i]);
+        }
+        cf->nlisten = 2;
+    }
+    if (!c.failed && cf->nzones == 0)
+        fail(&c, root, "zones", "no zones are configured");
+    yaml_document_delete(&c.doc);
+    if (c.failed) {
+        conf_free(cf);
+        return NULL;
+    }
+    return cf;
+}
+
+conf_t *conf_load(const char *path, char *err, size_t errlen)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f) {
+        snprintf(err, errlen, "%s: cannot open: %s", path, strerror(errno));
+        return NULL;
+    }
+    char *buf = NULL;
+    size_t len = 0, cap = 0;
+    for (;;) {
+        if (cap - len < 4096) {
+            cap = cap ? cap * 2 : 8192;
+            buf = xrealloc(buf, cap);
+        }
+        size_t n = fread(buf + len, 1, cap - len, f);
+        len += n;
+        if (n == 0)
+            break;
+    }
+    bool ioerr = ferror(f);
+    fclose(f);
+    if (ioerr) {
+        free(buf);
+        snprintf(err, errlen, "%s: read error", path);
+        return NULL;
+    }
+    char *dir = xstrdup(path);
+    char *slash = strrchr(dir, '/');
+    if (slash)
+        *slash = 0;
+    else
+        strcpy(dir, ".");
+    conf_t *cf = conf_load_buffer(buf, len, path, dir, err, errlen);
+    free(dir);
+    free(buf);
+    return cf;
+}
+
+void conf_free(conf_t *c)
+{
+    if (!c)
+        return;
+    for (size_t i = 0; i < c->nlisten; i++)
+        free(c->listen[i].text);
+    free(c->listen);
+    for (size_t i = 0; i < c->nzones; i++) {
+        free(c->zones[i].name);
+        free(c->zones[i].file);
+    }
+    free(c->zones);
+    free(c->identity);
+    free(c->version);
+    free(c->path);
+    free(c);
+}

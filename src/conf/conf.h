@@ -1,0 +1,59 @@
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/socket.h>
+
+#include "common/util.h"
+#include "dns/dname.h"
+
+/*
+ * The YAML configuration (docs/config.md). conf_load() reads and validates a file into a
+ * plain structure; nothing is bound or loaded (zones are read by the snapshot builder).
+ * Errors are "FILE:LINE: key.path: what is wrong"; unknown keys are errors.
+ */
+typedef struct {
+    struct sockaddr_storage addr;
+    socklen_t addrlen;
+    char *text;                 /* as written, "address@port" */
+} conf_listen_t;
+
+typedef struct {
+    char *name;                 /* as written */
+    uint8_t origin[DNS_NAME_MAX];
+    char *file;                 /* resolved against the config file's directory */
+    unsigned line;              /* where the zone is declared */
+} conf_zone_t;
+
+typedef struct {
+    char *path;                 /* the config file */
+    conf_listen_t *listen;
+    size_t nlisten;
+    unsigned workers;           /* 0 = auto (one per core) */
+    char *identity;             /* NSID, id.server, hostname.bind; NULL = disabled */
+    char *version;              /* version.bind, version.server; NULL = disabled */
+    uint16_t udp_max_payload;   /* largest UDP reply we send and advertise (EDNS) */
+    unsigned tcp_max_clients;
+    unsigned tcp_idle_timeout_ms;
+    unsigned tcp_max_queries;
+    conf_zone_t *zones;
+    size_t nzones;
+} conf_t;
+
+/* Read and validate a config file. Returns NULL with the error in err. Caller frees
+ * with conf_free(). */
+conf_t *conf_load(const char *path, char *err, size_t errlen) ATTR_NONNULL(1, 2);
+
+/* Same, from a string; dir is used to resolve relative file names. */
+conf_t *conf_load_buffer(const char *text, size_t len, const char *name, const char *dir,
+                         char *err, size_t errlen) ATTR_NONNULL(1, 3, 4, 5);
+
+void conf_free(conf_t *c);
+
+/* Parse "address@port" ("::1@53", "0.0.0.0@5353"; a bare address means port 53). */
+int conf_parse_listen(const char *s, struct sockaddr_storage *ss, socklen_t *len) ATTR_NONNULL(1, 2, 3);
+
+/* Parse a duration: "10s", "500ms", "2m", "1h", or a bare number of seconds. Returns 0
+ * and milliseconds in *ms, or ERR_PARSE. */
+int conf_parse_duration(const char *s, unsigned *ms) ATTR_NONNULL(1, 2);
