@@ -21,6 +21,10 @@ typedef struct {
     uint64_t tcp_conns_accepted, tcp_conns_rejected, tcp_timeouts;
 } srv_stats_t;
 
+/* Count on the owning thread: a relaxed store, so readers on other threads (relaxed
+ * loads in srv_net_stats) never race, at the cost of a plain increment. */
+#define SRV_STAT_INC(field) __atomic_store_n(&(field), (field) + 1, __ATOMIC_RELAXED)
+
 typedef struct srv_worker {
     unsigned id;
     srv_stats_t stats;

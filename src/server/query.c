@@ -1,0 +1,407 @@
+/*
+ * The query path: parse, look up, write the answer. RFC 1034 §4.3.2 with the choices
+ * documented in docs/behaviour.md (they follow NSD where RFCs leave room). Nothing here
+ * allocates, locks, or writes shared memory; all state is on the stack or in the worker.
+ */
+#include "server/query.h"
+
+#include <string.h>
+
+#include "common/err.h"
+#include "dns/pkt.h"
+#include "dns/rrtype.h"
+#include "server/snapshot.h"
+#include "zone/zone.h"
+
+#define MAX_CHAIN 12      /* CNAME/DNAME links followed for one query */
+#define MAX_ADDL 16       /* names whose addresses may go to the additional section */
+
+typedef struct {
+    dns_resp_t r;
+    const snapshot_t *snap;
+    const dns_query_t *q;
+    int rcode;
+    bool aa;
+    bool truncated;
+    /* The name being resolved: its lowered form, and how to write it as an owner. */
+    uint8_t lname[DNS_NAME_MAX];
+    const uint8_t *owner;          /* NULL: use owner_off */
+    uint16_t owner_off;
+    uint8_t synth[MAX_CHAIN][DNS_NAME_MAX]; /* DNAME-synthesised targets */
+    int nsynth;
+    const uint8_t *addl[MAX_ADDL]; /* names to look up for the additional section */
+    int naddl;
+} answer_t;
+
+/* Add every RR of an RRset. owner NULL means "at owner_off". Returns 0 or ERR_SPACE. */
+static int put_rrset(answer_t *a, const uint8_t *owner, uint16_t owner_off, const zone_rrset_t *set)
+{
+    dns_resp_mark_t m = dns_resp_mark(&a->r);
+    for (uint16_t i = 0; i < set->count; i++) {
+        const uint8_t *rd = set->rdata[i];
+        if (dns_resp_add_rr(&a->r, owner, owner_off, set->type, DNS_C_IN, set->ttl,
+                            zone_rd_data(rd), zone_rd_len(rd)) < 0) {
+            dns_resp_rollback(&a->r, &m);
+            return ERR_SPACE;
+        }
+    }
+    return 0;
+}
+
+/* Remember the targets of NS, MX and SRV records for the additional section. */
+static void note_targets(answer_t *a, const zone_rrset_t *set)
+{
+    int off;
+    switch (set->type) {
+    case DNS_T_NS: off = 0; break;
+    case DNS_T_MX: off = 2; break;
+    case DNS_T_SRV: off = 6; break;
+    default: return;
+    }
+    for (uint16_t i = 0; i < set->count && a->naddl < MAX_ADDL; i++) {
+        const uint8_t *rd = set->rdata[i];
+        if (zone_rd_len(rd) > off)
+            a->addl[a->naddl++] = zone_rd_data(rd) + off;
+    }
+}
+
+/* Additional section: A and AAAA of noted targets we hold (authoritative or glue). Best
+ * effort: what does not fit is left out, without TC. */
+static void put_additional(answer_t *a)
+{
+    dns_resp_section(&a->r, DNS_SEC_ADDITIONAL);
+    for (int i = 0; i < a->naddl; i++) {
+        uint8_t lt[DNS_NAME_MAX];
+        dns_dname_lower(lt, a->addl[i]);
+        bool dup = false;
+        for (int j = 0; j < i && !dup; j++)
+            dup = dns_dname_equal(a->addl[j], lt);
+        if (dup)
+            continue;
+        const zone_t *z = zone_set_find(&a->snap->zones, lt);
+        if (!z)
+            continue;
+        const zone_node_t *n = zone_find(z, lt);
+        if (!n)
+            continue;
+        const zone_rrset_t *v4 = zone_node_rrset(n, DNS_T_A);
+        const zone_rrset_t *v6 = zone_node_rrset(n, DNS_T_AAAA);
+        if (v4)
+            put_rrset(a, a->addl[i], 0, v4);
+        if (v6)
+            put_rrset(a, a->addl[i], 0, v6);
+    }
+}
+
+/* The answer does not fit: keep only the question and set TC. */
+static void truncate_all(answer_t *a)
+{
+    dns_resp_mark_t m = { DNS_HDR_LEN + (a->q->has_question ? a->q->qname_len + 4u : 0u),
+                          { 0, 0, 0 }, a->q->has_question ? 1 : 0 };
+    dns_resp_rollback(&a->r, &m);
+    a->r.section = DNS_SEC_ANSWER;
+    a->truncated = true;
+    a->naddl = 0;
+}
+
+static void put_soa_authority(answer_t *a, const zone_t *z)
+{
+    dns_resp_section(&a->r, DNS_SEC_AUTHORITY);
+    const uint8_t *rd = z->soa->rdata[0];
+    if (dns_resp_add_rr(&a->r, z->apex->name, 0, DNS_T_SOA, DNS_C_IN, z->neg_ttl,
+                        zone_rd_data(rd), zone_rd_len(rd)) < 0)
+        truncate_all(a);
+}
+
+/* Positive answer: the zone's NS RRset in authority, when it fits (as NSD does). */
+static void put_ns_authority(answer_t *a, const zone_t *z)
+{
+    if (!z->ns)
+        return;
+    dns_resp_section(&a->r, DNS_SEC_AUTHORITY);
+    if (put_rrset(a, z->apex->name, 0, z->ns) == 0)
+        note_targets(a, z->ns);
+}
+
+static void referral(answer_t *a, const zone_node_t *cut)
+{
+    const zone_rrset_t *ns = zone_node_rrset(cut, DNS_T_NS);
+    if (a->r.count[DNS_SEC_ANSWER] == 0)
+        a->aa = false;
+    dns_resp_section(&a->r, DNS_SEC_AUTHORITY);
+    if (put_rrset(a, cut->name, 0, ns) < 0) {
+        truncate_all(a);
+        return;
+    }
+    note_targets(a, ns);
+}
+
+/* Write name as the owner of the next RR set: the current chain position. */
+static int put_current(answer_t *a, const zone_rrset_t *set)
+{
+    return put_rrset(a, a->owner, a->owner_off, set);
+}
+
+/* Move the chain to target (wire, trusted): it becomes the name resolved next. */
+static void follow(answer_t *a, const uint8_t *target)
+{
+    dns_dname_lower(a->lname, target);
+    a->owner = target;
+}
+
+/* DNAME substitution (RFC 6672): qname = prefix + owner -> prefix + target. */
+static int dname_synth(answer_t *a, const zone_node_t *d, uint8_t out[DNS_NAME_MAX])
+{
+    const zone_rrset_t *set = zone_node_rrset(d, DNS_T_DNAME);
+    const uint8_t *target = zone_rd_data(set->rdata[0]);
+    size_t tlen = dns_dname_len(target);
+    const uint8_t *cur = a->owner ? a->owner : a->r.buf + DNS_HDR_LEN;
+    /* prefix = labels of the current name above the DNAME owner */
+    int drop = dns_dname_labels(cur) - d->labels;
+    size_t plen = 0;
+    const uint8_t *p = cur;
+    for (int i = 0; i < drop; i++) {
+        plen += 1 + (size_t)*p;
+        p += 1 + *p;
+    }
+    if (plen + tlen > DNS_NAME_MAX)
+        return ERR_LIMIT;
+    memcpy(out, cur, plen);
+    memcpy(out + plen, target, tlen);
+    return 0;
+}
+
+static void answer_in(answer_t *a)
+{
+    const dns_query_t *q = a->q;
+    memcpy(a->lname, q->qname_lc, q->qname_len);
+    a->owner = NULL;
+    a->owner_off = DNS_HDR_LEN;
+    a->aa = true;
+    const zone_t *z = zone_set_find(&a->snap->zones, a->lname);
+    if (!z) {
+        a->rcode = DNS_RCODE_REFUSED;
+        a->aa = false;
+        return;
+    }
+    if (q->qtype == DNS_T_DS && z->apex->len == q->qname_len && z->apex->labels > 0) {
+        /* DS lives in the parent (RFC 4035 §3.1.4.1): answer from it if we serve it. */
+        const zone_t *parent = zone_set_find(&a->snap->zones, dns_dname_parent(a->lname));
+        if (parent)
+            z = parent;
+    }
+    const zone_node_t *visited[MAX_CHAIN + 1];
+    int chain = 0;
+    dns_resp_section(&a->r, DNS_SEC_ANSWER);
+    for (;;) {
+        zone_result_t res;
+        zone_lookup(z, a->lname, q->qtype, &res);
+        const zone_node_t *n = res.node;
+        if (res.kind == ZONE_DELEGATION) {
+            referral(a, n);
+            return;
+        }
+        if (res.kind == ZONE_NXDOMAIN) {
+            a->rcode = DNS_RCODE_NXDOMAIN;
+            put_soa_authority(a, z);
+            return;
+        }
+        if (res.kind == ZONE_DNAME) {
+            const zone_rrset_t *dn = zone_node_rrset(n, DNS_T_DNAME);
+            if (put_rrset(a, n->name, 0, dn) < 0) {
+                truncate_all(a);
+                return;
+            }
+            if (a->nsynth == MAX_CHAIN || chain == MAX_CHAIN)
+                return;
+            uint8_t *syn = a->synth[a->nsynth++];
+            if (dname_synth(a, n, syn) < 0) {
+                a->rcode = DNS_RCODE_YXDOMAIN;
+                return;
+            }
+            if (dns_resp_add_rr(&a->r, a->owner, a->owner_off, DNS_T_CNAME, DNS_C_IN, dn->ttl,
+                                syn, (uint16_t)dns_dname_len(syn)) < 0) {
+                truncate_all(a);
+                return;
+            }
+            if (q->qtype == DNS_T_CNAME)
+                return; /* the synthesised CNAME is the answer */
+            chain++;
+            follow(a, syn);
+            z = zone_set_find(&a->snap->zones, a->lname);
+            if (!z)
+                return;
+            continue;
+        }
+        /* ZONE_HIT or ZONE_WILDCARD: n holds the data, the owner is the current name. */
+        if (q->qtype == DNS_T_ANY) {
+            /* RFC 8482: one RRset (the first the zone file gave this name). */
+            if (n->nrrsets == 0) {
+                put_soa_authority(a, z);
+                return;
+            }
+            if (put_current(a, &n->rrsets[0]) < 0)
+                truncate_all(a);
+            return;
+        }
+        const zone_rrset_t *set = zone_node_rrset(n, q->qtype);
+        if (set) {
+            if (put_current(a, set) < 0) {
+                truncate_all(a);
+                return;
+            }
+            note_targets(a, set);
+            /* No NS in authority when the answer is the apex NS itself, or a DS at a
+             * delegation point (answered by the parent; NSD adds nothing there). */
+            if (!(set->type == DNS_T_NS && n == z->apex) && !(n->flags & ZONE_NODE_CUT))
+                put_ns_authority(a, z);
+            return;
+        }
+        const zone_rrset_t *cn = zone_node_rrset(n, DNS_T_CNAME);
+        if (!cn) {
+            put_soa_authority(a, z);
+            return;
+        }
+        if (put_current(a, cn) < 0) {
+            truncate_all(a);
+            return;
+        }
+        visited[chain++] = n;
+        const uint8_t *target = zone_rd_data(cn->rdata[0]);
+        follow(a, target);
+        const zone_t *tz = zone_set_find(&a->snap->zones, a->lname);
+        bool loop = false;
+        if (tz) {
+            const zone_node_t *tn = zone_find(tz, a->lname);
+            for (int i = 0; i < chain && tn; i++)
+                loop |= visited[i] == tn;
+        }
+        /* The chain leaves our zones, loops, or is too long: it ends here, with no
+         * authority section (as NSD). */
+        if (!tz || loop || chain == MAX_CHAIN)
+            return;
+        z = tz;
+    }
+}
+
+/* CHAOS TXT id.server / hostname.bind / version.bind / version.server. */
+static void answer_chaos(answer_t *a)
+{
+    static const uint8_t id_server[] = "\2id\6server";
+    static const uint8_t hostname_bind[] = "\10hostname\4bind";
+    static const uint8_t version_bind[] = "\7version\4bind";
+    static const uint8_t version_server[] = "\7version\6server";
+    const dns_query_t *q = a->q;
+    const uint8_t *text = NULL;
+    uint16_t len = 0;
+    if (dns_dname_equal(q->qname_lc, id_server) || dns_dname_equal(q->qname_lc, hostname_bind)) {
+        text = a->snap->identity;
+        len = a->snap->identity_len;
+    } else if (dns_dname_equal(q->qname_lc, version_bind) ||
+               dns_dname_equal(q->qname_lc, version_server)) {
+        text = a->snap->version;
+        len = a->snap->version_len;
+    }
+    if (!text || (q->qtype != DNS_T_TXT && q->qtype != DNS_T_ANY)) {
+        a->rcode = DNS_RCODE_REFUSED;
+        return;
+    }
+    uint8_t rd[256];
+    rd[0] = (uint8_t)len;
+    memcpy(rd + 1, text, len);
+    a->aa = true;
+    if (dns_resp_add_rr(&a->r, NULL, DNS_HDR_LEN, DNS_T_TXT, DNS_C_CH, 0, rd, (uint16_t)(len + 1)) < 0)
+        truncate_all(a);
+}
+
+size_t srv_query_process(srv_worker_t *w, const uint8_t *pkt, size_t len, uint8_t *resp,
+                         size_t resp_max, const struct sockaddr *src, bool tcp)
+{
+    (void)src;
+    dns_query_t q;
+    int rc = dns_query_parse(pkt, len, &q);
+    if (rc == DNS_PARSE_DROP) {
+        SRV_STAT_INC(w->stats.dropped);
+        return 0;
+    }
+    if (tcp)
+        SRV_STAT_INC(w->stats.tcp_queries);
+    else
+        SRV_STAT_INC(w->stats.udp_queries);
+    if (q.ecs_present)
+        SRV_STAT_INC(w->stats.ecs_queries);
+
+    answer_t a;
+    a.snap = snapshot_current();
+    a.q = &q;
+    a.rcode = rc;
+    a.aa = false;
+    a.truncated = false;
+    a.naddl = 0;
+    a.nsynth = 0;
+
+    /* Size: UDP replies fit the client's buffer (512 without EDNS), capped by ours. */
+    size_t max = resp_max < 65535 ? resp_max : 65535;
+    if (!tcp) {
+        size_t udp = q.edns ? MIN(q.edns_udp, a.snap->udp_max_payload) : DNS_EDNS_MIN_UDP;
+        if (udp < DNS_EDNS_MIN_UDP)
+            udp = DNS_EDNS_MIN_UDP;
+        max = MIN(max, udp);
+    }
+    dns_ecs_t ecs_out;
+    dns_opt_out_t opt = { .udp_size = a.snap->udp_max_payload, .do_bit = q.edns_do };
+    if (q.ecs_present) {
+        ecs_out = q.ecs;
+        ecs_out.scope = 0; /* static data: valid for every client */
+        opt.ecs = &ecs_out;
+    }
+    if (rc == DNS_RCODE_BADVERS) {
+        /* RFC 6891 §7: a bare OPT of version 0; nothing else of the query is echoed. */
+        opt.do_bit = false;
+        opt.ecs = NULL;
+    } else if (q.nsid && a.snap->identity) {
+        opt.nsid = a.snap->identity;
+        opt.nsid_len = a.snap->identity_len;
+    }
+    size_t opt_len = q.edns ? dns_opt_size(&opt) : 0;
+    if (opt_len + DNS_HDR_LEN + DNS_NAME_MAX + 4 > max) {
+        /* Options too big for the client's buffer: drop them, keep a bare OPT. */
+        opt.nsid = NULL;
+        opt.nsid_len = 0;
+        opt_len = q.edns ? dns_opt_size(&opt) : 0;
+    }
+    dns_resp_init(&a.r, resp, max, max - opt_len, &q, rc == DNS_RCODE_BADVERS ? 0 : rc);
+    if (rc != DNS_RCODE_NOERROR && q.cd)
+        resp[3] |= DNS_FLAG_CD; /* a rejected query's header is echoed whole (as NSD) */
+
+    if (rc == DNS_RCODE_NOERROR) {
+        if (q.qclass == DNS_C_CH) {
+            answer_chaos(&a);
+        } else if (q.qclass != DNS_C_IN) {
+            a.rcode = DNS_RCODE_REFUSED;
+        } else if (q.qtype == DNS_T_AXFR || q.qtype == DNS_T_IXFR) {
+            a.rcode = DNS_RCODE_REFUSED; /* no zone transfers */
+        } else if (q.qtype == DNS_T_MAILA || q.qtype == DNS_T_MAILB) {
+            a.rcode = DNS_RCODE_NOTIMP;
+        } else if (q.qtype == DNS_T_OPT || q.qtype == DNS_T_TSIG || q.qtype == DNS_T_TKEY) {
+            a.rcode = DNS_RCODE_FORMERR;
+        } else {
+            answer_in(&a);
+            if (!a.truncated && a.naddl)
+                put_additional(&a);
+        }
+        if (a.aa)
+            dns_resp_set_flags(&a.r, DNS_FLAG_AA);
+        if (a.truncated) {
+            dns_resp_set_flags(&a.r, DNS_FLAG_TC);
+            SRV_STAT_INC(w->stats.truncated);
+        }
+        dns_resp_set_rcode(&a.r, a.rcode);
+    }
+    if (q.edns) {
+        opt.ext_rcode = a.rcode;
+        dns_resp_add_opt(&a.r, &opt);
+    }
+    SRV_STAT_INC(w->stats.rcode[a.rcode < 23 ? a.rcode : 23]);
+    return dns_resp_finish(&a.r);
+}
