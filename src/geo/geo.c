@@ -1,0 +1,572 @@
+/*
+ * geo db: the load driver (sources, precedence), the location table, lookups.
+ */
+#include "geo/geo.h"
+
+#include <arpa/inet.h>
+#include <ctype.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+
+#include "common/err.h"
+#include "geo/geo_internal.h"
+
+/* ---- field schemas -------------------------------------------------------------------- */
+
+static const char *const mm_continent[] = {"continent", "code", NULL};
+static const char *const mm_country[] = {"country", "iso_code", NULL};
+static const char *const mm_regcountry[] = {"registered_country", "iso_code", NULL};
+static const char *const mm_subdivision[] = {"subdivisions", "0", "iso_code", NULL};
+static const char *const mm_city[] = {"city", "names", "en", NULL};
+static const char *const mm_lat[] = {"location", "latitude", NULL};
+static const char *const mm_lon[] = {"location", "longitude", NULL};
+
+const geo_fields_t geo_fields_maxmind = {
+    .continent = mm_continent,
+    .country = mm_country,
+    .country_fallback = mm_regcountry,
+    .subdivision = mm_subdivision,
+    .city = mm_city,
+    .latitude = mm_lat,
+    .longitude = mm_lon,
+};
+
+static const char *const fl_continent[] = {"continent_code", NULL};
+static const char *const fl_country[] = {"country_code", NULL};
+static const char *const fl_subdivision[] = {"subdivision_code", NULL};
+static const char *const fl_city[] = {"city", NULL};
+static const char *const fl_lat[] = {"latitude", NULL};
+static const char *const fl_lon[] = {"longitude", NULL};
+
+const geo_fields_t geo_fields_flat = {
+    .continent = fl_continent,
+    .country = fl_country,
+    .country_fallback = NULL,
+    .subdivision = fl_subdivision,
+    .city = fl_city,
+    .latitude = fl_lat,
+    .longitude = fl_lon,
+};
+
+/* ---- db ------------------------------------------------------------------------------- */
+
+struct geo_db {
+    geo_map_t map;
+    geo_location_t *locs;
+    uint32_t nlocs;
+    char *pool;
+    size_t pool_len;
+    geo_subdiv_t *subs; /* sorted by code */
+    size_t nsubs;
+};
+
+int geo_errf(char *err, size_t errlen, int code, const char *fmt, ...)
+{
+    if (err && errlen) {
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(err, errlen, fmt, ap);
+        va_end(ap);
+    }
+    return code;
+}
+
+/* ---- builder: location interning ------------------------------------------------------ */
+
+/* The dedup key of a location: every byte is significant (zeroed padding). */
+typedef struct {
+    char continent[3], country[3], subdivision[8];
+    uint8_t flags, source;
+    uint32_t city; /* offset in pool; 0 = "" */
+    uint32_t pad_; /* keeps the struct free of padding: it is hashed and compared bytewise */
+    double lat, lon;
+} loc_rec_t;
+_Static_assert(sizeof(loc_rec_t) == 40, "loc_rec_t has padding");
+
+struct geo_builder {
+    loc_rec_t *locs;
+    uint32_t n, cap;
+    uint64_t *lhash; /* open addressing: hash << 32 | loc id; 0 = empty */
+    uint32_t lhcap;
+    char *pool;
+    size_t plen, pcap;
+    uint64_t *shash; /* open addressing: hash << 32 | pool offset; 0 = empty */
+    uint32_t shcap, scount;
+    uint8_t source;
+};
+
+static inline uint64_t mix64(uint64_t h)
+{
+    h ^= h >> 33;
+    h *= 0xff51afd7ed558ccdull;
+    h ^= h >> 33;
+    return h;
+}
+
+/* A fast non-cryptographic hash (8 bytes at a time); inputs are our own data. */
+static uint64_t hash_bytes(const void *p, size_t n)
+{
+    const uint8_t *s = p;
+    uint64_t h = 0x9E3779B97F4A7C15ull ^ n;
+    while (n >= 8) {
+        uint64_t w;
+        memcpy(&w, s, 8);
+        h = mix64(h ^ w) * 0x9E3779B97F4A7C15ull;
+        s += 8;
+        n -= 8;
+    }
+    uint64_t w = 0;
+    memcpy(&w, s, n);
+    return mix64(h ^ w ^ 0x5bd1e995);
+}
+
+static void builder_init(geo_builder_t *b)
+{
+    memset(b, 0, sizeof(*b));
+    b->cap = 1024;
+    b->locs = xcalloc(b->cap, sizeof(*b->locs));
+    b->n = 1; /* id 0: unknown */
+    b->lhcap = 4096;
+    b->lhash = xcalloc(b->lhcap, sizeof(uint64_t));
+    b->pcap = 4096;
+    b->pool = xmalloc(b->pcap);
+    b->pool[0] = '\0';
+    b->plen = 1;
+    b->shcap = 1024;
+    b->shash = xcalloc(b->shcap, sizeof(uint64_t));
+}
+
+static void builder_clear(geo_builder_t *b)
+{
+    free(b->locs);
+    free(b->lhash);
+    free(b->pool);
+    free(b->shash);
+    memset(b, 0, sizeof(*b));
+}
+
+static uint32_t intern_str(geo_builder_t *b, const char *s, size_t len)
+{
+    if (len == 0)
+        return 0;
+    if (len > 255)
+        len = 255;
+    if ((b->scount + 1) * 2 > b->shcap) {
+        uint32_t ncap = b->shcap * 2;
+        uint64_t *nh = xcalloc(ncap, sizeof(uint64_t));
+        for (uint32_t i = 0; i < b->shcap; i++) {
+            if (!b->shash[i])
+                continue;
+            uint32_t k = (uint32_t)(b->shash[i] >> 32) & (ncap - 1);
+            while (nh[k])
+                k = (k + 1) & (ncap - 1);
+            nh[k] = b->shash[i];
+        }
+        free(b->shash);
+        b->shash = nh;
+        b->shcap = ncap;
+    }
+    uint32_t h = (uint32_t)hash_bytes(s, len);
+    uint32_t k = h & (b->shcap - 1);
+    while (b->shash[k]) {
+        if ((uint32_t)(b->shash[k] >> 32) == h) {
+            const char *t = b->pool + (uint32_t)b->shash[k];
+            if (memcmp(t, s, len) == 0 && t[len] == '\0')
+                return (uint32_t)b->shash[k];
+        }
+        k = (k + 1) & (b->shcap - 1);
+    }
+    while (b->plen + len + 1 > b->pcap) {
+        b->pcap *= 2;
+        b->pool = xrealloc(b->pool, b->pcap);
+    }
+    uint32_t off = (uint32_t)b->plen;
+    memcpy(b->pool + off, s, len);
+    b->pool[off + len] = '\0';
+    b->plen += len + 1;
+    b->shash[k] = (uint64_t)h << 32 | off;
+    b->scount++;
+    return off;
+}
+
+/* Copy an alphabetic code of exactly `want` letters, upper-cased; else leave empty. */
+static void copy_code(char *dst, const char *src, size_t want)
+{
+    if (!src || strlen(src) != want)
+        return;
+    for (size_t i = 0; i < want; i++) {
+        if (!isalpha((unsigned char)src[i]))
+            return;
+    }
+    for (size_t i = 0; i < want; i++)
+        dst[i] = (char)toupper((unsigned char)src[i]);
+    dst[want] = '\0';
+}
+
+static void copy_subdivision(char *dst, const char *country, const char *sub)
+{
+    if (!sub || !*sub)
+        return;
+    char tmp[8];
+    size_t n = strlen(sub);
+    if (strchr(sub, '-')) {
+        if (n > 7)
+            return;
+        memcpy(tmp, sub, n + 1);
+    } else {
+        if (!country[0] || n > 3)
+            return;
+        memcpy(tmp, country, 2);
+        tmp[2] = '-';
+        memcpy(tmp + 3, sub, n + 1);
+    }
+    for (char *p = tmp; *p; p++) {
+        if (!isalnum((unsigned char)*p) && *p != '-')
+            return;
+        *p = (char)toupper((unsigned char)*p);
+    }
+    memcpy(dst, tmp, strlen(tmp) + 1);
+}
+
+uint32_t geo_builder_loc(geo_builder_t *b, const geo_loc_in_t *in)
+{
+    loc_rec_t r;
+    memset(&r, 0, sizeof(r));
+    copy_code(r.continent, in->continent, 2);
+    copy_code(r.country, in->country, 2);
+    if (!r.continent[0] && r.country[0])
+        geo_country_info(r.country, NULL, NULL, r.continent);
+    copy_subdivision(r.subdivision, r.country, in->subdivision);
+    if (in->city)
+        r.city = intern_str(b, in->city, in->city_len ? in->city_len : strlen(in->city));
+    if (in->has_coords && isfinite(in->lat) && isfinite(in->lon) && fabs(in->lat) <= 90.0 &&
+        fabs(in->lon) <= 180.0) {
+        r.flags |= GEO_HAS_COORDS;
+        r.lat = in->lat;
+        r.lon = in->lon;
+    }
+    r.source = b->source;
+
+    if ((b->n + 1) * 2 > b->lhcap) {
+        uint32_t ncap = b->lhcap * 2;
+        uint64_t *nh = xcalloc(ncap, sizeof(uint64_t));
+        for (uint32_t i = 0; i < b->lhcap; i++) {
+            if (!b->lhash[i])
+                continue;
+            uint32_t k = (uint32_t)(b->lhash[i] >> 32) & (ncap - 1);
+            while (nh[k])
+                k = (k + 1) & (ncap - 1);
+            nh[k] = b->lhash[i];
+        }
+        free(b->lhash);
+        b->lhash = nh;
+        b->lhcap = ncap;
+    }
+    uint32_t h = (uint32_t)hash_bytes(&r, sizeof(r));
+    uint32_t k = h & (b->lhcap - 1);
+    while (b->lhash[k]) {
+        uint32_t id = (uint32_t)b->lhash[k];
+        if ((uint32_t)(b->lhash[k] >> 32) == h && memcmp(&b->locs[id], &r, sizeof(r)) == 0)
+            return id;
+        k = (k + 1) & (b->lhcap - 1);
+    }
+    if (b->n == b->cap) {
+        b->cap *= 2;
+        b->locs = xrealloc(b->locs, (size_t)b->cap * sizeof(*b->locs));
+    }
+    memcpy(&b->locs[b->n], &r, sizeof(r));
+    b->lhash[k] = (uint64_t)h << 32 | b->n;
+    return b->n++;
+}
+
+/* ---- subdivision midpoints ------------------------------------------------------------ */
+
+static int cmp_sub_idx(const void *a, const void *b, void *ctx)
+{
+    const loc_rec_t *locs = ctx;
+    return strcmp(locs[*(const uint32_t *)a].subdivision, locs[*(const uint32_t *)b].subdivision);
+}
+
+/* Midpoint of a subdivision: the normalized mean of the unit vectors of its distinct
+ * locations with coordinates (each deduplicated location counts once), which behaves at
+ * the antimeridian where a plain mean of longitudes does not. */
+static void build_subdivisions(geo_db_t *db, const geo_builder_t *b)
+{
+    uint32_t *idx = xmalloc(((size_t)b->n + 1) * sizeof(uint32_t));
+    uint32_t n = 0;
+    for (uint32_t id = 1; id < b->n; id++) {
+        if (b->locs[id].subdivision[0] && (b->locs[id].flags & GEO_HAS_COORDS))
+            idx[n++] = id;
+    }
+    qsort_r(idx, n, sizeof(uint32_t), cmp_sub_idx, b->locs);
+    db->subs = xcalloc((size_t)n + 1, sizeof(geo_subdiv_t));
+    db->nsubs = 0;
+    for (uint32_t i = 0; i < n;) {
+        const char *code = b->locs[idx[i]].subdivision;
+        double x = 0, y = 0, z = 0;
+        uint32_t j = i;
+        for (; j < n && strcmp(b->locs[idx[j]].subdivision, code) == 0; j++) {
+            double la = b->locs[idx[j]].lat * M_PI / 180.0, lo = b->locs[idx[j]].lon * M_PI / 180.0;
+            x += cos(la) * cos(lo);
+            y += cos(la) * sin(lo);
+            z += sin(la);
+        }
+        geo_subdiv_t *s = &db->subs[db->nsubs++];
+        memcpy(s->code, code, sizeof(s->code));
+        s->nlocs = j - i;
+        double hyp = sqrt(x * x + y * y);
+        s->lat = (hyp == 0 && z == 0) ? 0 : atan2(z, hyp) * 180.0 / M_PI;
+        s->lon = (x == 0 && y == 0) ? 0 : atan2(y, x) * 180.0 / M_PI;
+        i = j;
+    }
+    free(idx);
+}
+
+static int cmp_subdiv(const void *key, const void *elem)
+{
+    return strcasecmp(key, ((const geo_subdiv_t *)elem)->code);
+}
+
+const geo_subdiv_t *geo_db_subdiv(const geo_db_t *db, const char *code)
+{
+    if (!db || !db->nsubs)
+        return NULL;
+    return bsearch(code, db->subs, db->nsubs, sizeof(geo_subdiv_t), cmp_subdiv);
+}
+
+/* ---- load ----------------------------------------------------------------------------- */
+
+static int read_source(geo_builder_t *b, const geo_source_t *src, geo_rl4_t *v4, geo_rl6_t *v6,
+                       char *err, size_t errlen)
+{
+    switch (src->kind) {
+    case GEO_SRC_MMDB:
+        if (!src->path)
+            return geo_errf(err, errlen, ERR_INVAL, "geoip source: no mmdb path");
+        return geo_mmdb_read(b, src, v4, v6, err, errlen);
+    case GEO_SRC_CSV:
+        if (!src->blocks || !src->blocks[0] || !src->locations)
+            return geo_errf(err, errlen, ERR_INVAL, "geoip source: csv needs blocks and locations");
+        return geo_csv_read(b, src, v4, v6, err, errlen);
+    }
+    return geo_errf(err, errlen, ERR_INVAL, "geoip source: unknown kind %d", (int)src->kind);
+}
+
+int geo_db_load(geo_db_t **out, const geo_source_t *srcs, size_t n, char *err, size_t errlen)
+{
+    if (err && errlen)
+        err[0] = '\0';
+    if (!out || !srcs || n == 0 || n > 250)
+        return geo_errf(err, errlen, ERR_INVAL, "geoip: need 1 to 250 sources");
+
+    geo_builder_t b;
+    builder_init(&b);
+    geo_rl4_t acc4 = {0};
+    geo_rl6_t acc6 = {0};
+    int rc = 0;
+    for (size_t k = 0; k < n; k++) {
+        geo_rl4_t s4 = {0};
+        geo_rl6_t s6 = {0};
+        b.source = (uint8_t)k;
+        rc = read_source(&b, &srcs[k], &s4, &s6, err, errlen);
+        if (rc < 0) {
+            geo_rl4_clear(&s4);
+            geo_rl6_clear(&s6);
+            break;
+        }
+        if (s4.n == 0)
+            geo_rl4_push(&s4, 0, 0);
+        if (s6.n == 0)
+            geo_rl6_emit(&s6, 0, GEO_U128_MAX, 0);
+        if (k == 0) {
+            acc4 = s4;
+            acc6 = s6;
+        } else {
+            geo_rl4_t o4 = {0};
+            geo_rl6_t o6 = {0};
+            geo_rl4_overlay(&o4, &acc4, &s4);
+            geo_rl6_overlay(&o6, &acc6, &s6);
+            geo_rl4_clear(&acc4);
+            geo_rl6_clear(&acc6);
+            geo_rl4_clear(&s4);
+            geo_rl6_clear(&s6);
+            acc4 = o4;
+            acc6 = o6;
+        }
+    }
+    if (rc < 0) {
+        geo_rl4_clear(&acc4);
+        geo_rl6_clear(&acc6);
+        builder_clear(&b);
+        return rc;
+    }
+
+    geo_db_t *db = xcalloc(1, sizeof(*db));
+    geo_map_init(&db->map, &acc4, &acc6);
+    build_subdivisions(db, &b);
+    db->pool = xrealloc(b.pool, b.plen);
+    db->pool_len = b.plen;
+    b.pool = NULL;
+    db->nlocs = b.n;
+    db->locs = xcalloc(b.n, sizeof(geo_location_t));
+    for (uint32_t id = 0; id < b.n; id++) {
+        const loc_rec_t *r = &b.locs[id];
+        geo_location_t *l = &db->locs[id];
+        memcpy(l->continent, r->continent, 3);
+        memcpy(l->country, r->country, 3);
+        memcpy(l->subdivision, r->subdivision, 8);
+        l->flags = r->flags;
+        l->source = r->source;
+        l->city = db->pool + r->city;
+        l->lat = r->lat;
+        l->lon = r->lon;
+    }
+    builder_clear(&b);
+    *out = db;
+    return 0;
+}
+
+int geo_db_load_mmdb(geo_db_t **out, const char *path, char *err, size_t errlen)
+{
+    geo_source_t src = {.kind = GEO_SRC_MMDB, .path = path};
+    return geo_db_load(out, &src, 1, err, errlen);
+}
+
+void geo_db_free(geo_db_t *db)
+{
+    if (!db)
+        return;
+    geo_map_clear(&db->map);
+    free(db->locs);
+    free(db->pool);
+    free(db->subs);
+    free(db);
+}
+
+uint32_t geo_location_count(const geo_db_t *db) { return db->nlocs; }
+
+const geo_location_t *geo_location(const geo_db_t *db, uint32_t id)
+{
+    return id < db->nlocs ? &db->locs[id] : NULL;
+}
+
+size_t geo_db_ranges(const geo_db_t *db) { return (size_t)db->map.n4 + db->map.r6.n; }
+
+size_t geo_db_bytes(const geo_db_t *db)
+{
+    return sizeof(*db) + geo_map_bytes(&db->map) + (size_t)db->nlocs * sizeof(geo_location_t) +
+           db->pool_len + db->nsubs * sizeof(geo_subdiv_t);
+}
+
+/* ---- lookups -------------------------------------------------------------------------- */
+
+bool geo_v6_to_v4(const uint8_t a[16], uint32_t *v4, unsigned *offset)
+{
+    static const uint8_t zero[12];
+    if (memcmp(a, zero, 10) == 0 && ((a[10] == 0xff && a[11] == 0xff) || (a[10] == 0 && a[11] == 0))) {
+        *v4 = rd_u32(a + 12); /* ::ffff:a.b.c.d and ::a.b.c.d */
+        *offset = 96;
+        return true;
+    }
+    if (a[0] == 0x20 && a[1] == 0x02) { /* 6to4 */
+        *v4 = rd_u32(a + 2);
+        *offset = 16;
+        return true;
+    }
+    if (a[0] == 0x20 && a[1] == 0x01 && a[2] == 0 && a[3] == 0) { /* Teredo: client = ~low 32 */
+        *v4 = ~rd_u32(a + 12);
+        *offset = 96;
+        return true;
+    }
+    return false;
+}
+
+uint32_t geo_lookup_v4(const geo_db_t *db, uint32_t addr, unsigned *prefix)
+{
+    return geo_map_lookup4(&db->map, addr, prefix);
+}
+
+uint32_t geo_lookup_v6(const geo_db_t *db, const uint8_t addr[16], unsigned *prefix)
+{
+    uint32_t v4;
+    unsigned off;
+    if (geo_v6_to_v4(addr, &v4, &off)) {
+        uint32_t loc = geo_map_lookup4(&db->map, v4, prefix);
+        if (prefix)
+            *prefix += off;
+        return loc;
+    }
+    uint64_t hi = 0, lo = 0;
+    for (int i = 0; i < 8; i++) {
+        hi = hi << 8 | addr[i];
+        lo = lo << 8 | addr[8 + i];
+    }
+    return geo_map_lookup6(&db->map, GEO_U128(hi, lo), prefix);
+}
+
+uint32_t geo_lookup(const geo_db_t *db, int family, const void *addr, unsigned *prefix)
+{
+    if (family == AF_INET)
+        return geo_lookup_v4(db, rd_u32(addr), prefix);
+    if (family == AF_INET6)
+        return geo_lookup_v6(db, addr, prefix);
+    if (prefix)
+        *prefix = 0;
+    return GEO_LOC_UNKNOWN;
+}
+
+int geo_walk(const geo_db_t *db, geo_walk_cb cb, void *ctx)
+{
+    return geo_map_walk(&db->map, cb, ctx);
+}
+
+/* ---- CIDR parsing (CSV) --------------------------------------------------------------- */
+
+int geo_parse_cidr(const char *s, size_t len, bool *is_v4, geo_u128 *first, unsigned *plen)
+{
+    char buf[64];
+    if (len == 0 || len >= sizeof(buf))
+        return ERR_PARSE;
+    memcpy(buf, s, len);
+    buf[len] = '\0';
+    char *slash = strchr(buf, '/');
+    if (!slash || !slash[1])
+        return ERR_PARSE;
+    *slash = '\0';
+    unsigned long p = 0;
+    for (const char *q = slash + 1; *q; q++) {
+        if (!isdigit((unsigned char)*q) || p > 1000)
+            return ERR_PARSE;
+        p = p * 10 + (unsigned long)(*q - '0');
+    }
+    uint8_t a[16];
+    if (inet_pton(AF_INET, buf, a) == 1) {
+        if (p > 32)
+            return ERR_PARSE;
+        uint32_t v = rd_u32(a);
+        if (p < 32)
+            v &= p ? ~(uint32_t)0 << (32 - p) : 0;
+        *is_v4 = true;
+        *first = v;
+        *plen = (unsigned)p;
+        return 0;
+    }
+    if (inet_pton(AF_INET6, buf, a) == 1) {
+        if (p > 128)
+            return ERR_PARSE;
+        geo_u128 v = 0;
+        for (int i = 0; i < 16; i++)
+            v = v << 8 | a[i];
+        if (p < 128)
+            v &= p ? GEO_U128_MAX << (128 - p) : 0;
+        *is_v4 = false;
+        *first = v;
+        *plen = (unsigned)p;
+        return 0;
+    }
+    return ERR_PARSE;
+}
