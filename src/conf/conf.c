@@ -12,6 +12,7 @@
 #include <yaml.h>
 
 #include "common/err.h"
+#include "dns/rrtype.h"
 
 #define GEOCAST_VERSION_STRING "geocast 0.1.0"
 
@@ -315,8 +316,242 @@ static void k_zone_file(ctx_t *c, const yaml_node_t *v, const char *path, void *
     z->file = resolve_path(c, s);
 }
 
+/* ---- routes ---------------------------------------------------------------------- */
+
+static const yaml_node_item_t *seq_items(const yaml_node_t *v, size_t *n)
+{
+    *n = (size_t)(v->data.sequence.items.top - v->data.sequence.items.start);
+    return v->data.sequence.items.start;
+}
+
+static bool parse_double(const char *s, double *out)
+{
+    char *end;
+    if (!s || !*s)
+        return false;
+    errno = 0;
+    *out = strtod(s, &end);
+    return !*end && !errno;
+}
+
+static void k_ans_value(ctx_t *c, const yaml_node_t *v, const char *path, void *out)
+{
+    const char *s = scalar(v);
+    if (!s || !*s) {
+        fail(c, v, path, "expected the record data as text");
+        return;
+    }
+    ((conf_answer_t *)out)->value = xstrdup(s);
+}
+
+static void k_ans_boundary(ctx_t *c, const yaml_node_t *v, const char *path, void *out)
+{
+    const char *s = scalar(v);
+    if (!s || !*s) {
+        fail(c, v, path, "expected a boundary name");
+        return;
+    }
+    ((conf_answer_t *)out)->boundary = xstrdup(s);
+}
+
+static void k_ans_location(ctx_t *c, const yaml_node_t *v, const char *path, void *out)
+{
+    conf_answer_t *a = out;
+    if (v->type == YAML_SEQUENCE_NODE) {
+        size_t n;
+        const yaml_node_item_t *it = seq_items(v, &n);
+        double lat, lon;
+        if (n != 2 || !parse_double(scalar(yaml_document_get_node(&c->doc, it[0])), &lat) ||
+            !parse_double(scalar(yaml_document_get_node(&c->doc, it[1])), &lon) || lat < -90 ||
+            lat > 90 || lon < -180 || lon > 180) {
+            fail(c, v, path, "expected a place name or [latitude, longitude] in degrees");
+            return;
+        }
+        a->has_latlon = true;
+        a->lat = lat;
+        a->lon = lon;
+        return;
+    }
+    const char *s = scalar(v);
+    if (!s || !*s) {
+        fail(c, v, path, "expected a place name or [latitude, longitude]");
+        return;
+    }
+    a->location = xstrdup(s);
+}
+
+static void k_ans_weight(ctx_t *c, const yaml_node_t *v, const char *path, void *out)
+{
+    parse_uint(c, v, path, 1, 1000000, &((conf_answer_t *)out)->weight);
+}
+
+static const key_t_ answer_keys[] = {
+    { "value", k_ans_value },
+    { "boundary", k_ans_boundary },
+    { "location", k_ans_location },
+    { "weight", k_ans_weight },
+};
+
+static void k_route_ttl(ctx_t *c, const yaml_node_t *v, const char *path, void *out)
+{
+    unsigned u;
+    if (parse_uint(c, v, path, 0, 2147483647u, &u) == 0)
+        ((conf_route_t *)out)->ttl = u;
+}
+
+static void k_route_ecs(ctx_t *c, const yaml_node_t *v, const char *path, void *out)
+{
+    const char *s = scalar(v);
+    if (s && (!strcmp(s, "true") || !strcmp(s, "yes") || !strcmp(s, "on")))
+        ((conf_route_t *)out)->ecs = true;
+    else if (s && is_false(s))
+        ((conf_route_t *)out)->ecs = false;
+    else
+        fail(c, v, path, "expected true or false");
+}
+
+static void k_route_select(ctx_t *c, const yaml_node_t *v, const char *path, void *out)
+{
+    parse_uint(c, v, path, 1, 1000, &((conf_route_t *)out)->select);
+}
+
+static void k_closest_select(ctx_t *c, const yaml_node_t *v, const char *path, void *out)
+{
+    k_route_select(c, v, path, out);
+}
+
+static const key_t_ closest_keys[] = {
+    { "select", k_closest_select },
+};
+
+static void k_route_closest(ctx_t *c, const yaml_node_t *v, const char *path, void *out)
+{
+    conf_route_t *r = out;
+    const char *s = scalar(v);
+    if (s) {
+        if (!strcmp(s, "true") || !strcmp(s, "yes"))
+            r->closest = true;
+        else if (!is_false(s))
+            fail(c, v, path, "expected true, false or { select: N }");
+        return;
+    }
+    r->closest = true;
+    walk_map(c, v, path, closest_keys, ARRAY_SIZE(closest_keys), r);
+}
+
+static void k_route_answers(ctx_t *c, const yaml_node_t *v, const char *path, void *out)
+{
+    conf_route_t *r = out;
+    if (v->type != YAML_SEQUENCE_NODE) {
+        fail(c, v, path, "expected a list of answers");
+        return;
+    }
+    size_t n;
+    const yaml_node_item_t *items = seq_items(v, &n);
+    if (n == 0 || n > 64) {
+        fail(c, v, path, "expected 1 to 64 answers");
+        return;
+    }
+    r->answers = xcalloc(n, sizeof(*r->answers));
+    for (size_t i = 0; i < n && !c->failed; i++) {
+        const yaml_node_t *it = yaml_document_get_node(&c->doc, items[i]);
+        conf_answer_t *a = &r->answers[r->nanswers++];
+        char sub[300];
+        snprintf(sub, sizeof(sub), "%s[%zu]", path, i);
+        a->line = (unsigned)it->start_mark.line + 1;
+        if (scalar(it)) {
+            a->value = xstrdup(scalar(it)); /* a bare value: a fallback answer */
+            continue;
+        }
+        walk_map(c, it, sub, answer_keys, ARRAY_SIZE(answer_keys), a);
+        if (!c->failed && !a->value)
+            fail(c, it, sub, "missing key 'value'");
+    }
+}
+
+static const key_t_ route_keys[] = {
+    { "ttl", k_route_ttl },
+    { "ecs", k_route_ecs },
+    { "closest", k_route_closest },
+    { "select", k_route_select },
+    { "answers", k_route_answers },
+};
+
+static const uint16_t routable_types[] = { DNS_T_A, DNS_T_AAAA, DNS_T_CNAME, DNS_T_TXT,
+                                           DNS_T_MX, DNS_T_SRV };
+
+static void k_zone_routes(ctx_t *c, const yaml_node_t *v, const char *path, void *out)
+{
+    conf_zone_t *z = out;
+    if (v->type != YAML_MAPPING_NODE) {
+        fail(c, v, path, "expected a mapping of names");
+        return;
+    }
+    for (yaml_node_pair_t *p = v->data.mapping.pairs.start;
+         p < v->data.mapping.pairs.top && !c->failed; p++) {
+        yaml_node_t *k = yaml_document_get_node(&c->doc, p->key);
+        yaml_node_t *types = yaml_document_get_node(&c->doc, p->value);
+        const char *name = scalar(k);
+        char sub[300];
+        snprintf(sub, sizeof(sub), "%s.%s", path, name ? name : "?");
+        uint8_t owner[DNS_NAME_MAX];
+        int olen = -1;
+        if (name && !strcmp(name, "@"))
+            olen = (int)dns_dname_len(z->origin), memcpy(owner, z->origin, (size_t)olen);
+        else if (name && *name && name[strlen(name) - 1] != '.')
+            olen = dns_dname_from_text(name, strlen(name), z->origin, owner);
+        if (olen < 0) {
+            fail(c, k, sub, "bad name (use a name relative to the zone, or @)");
+            return;
+        }
+        if (types->type != YAML_MAPPING_NODE) {
+            fail(c, types, sub, "expected a mapping of record types");
+            return;
+        }
+        for (yaml_node_pair_t *q = types->data.mapping.pairs.start;
+             q < types->data.mapping.pairs.top && !c->failed; q++) {
+            yaml_node_t *tk = yaml_document_get_node(&c->doc, q->key);
+            yaml_node_t *rv = yaml_document_get_node(&c->doc, q->value);
+            const char *ts = scalar(tk);
+            char sub2[340];
+            snprintf(sub2, sizeof(sub2), "%s.%s", sub, ts ? ts : "?");
+            int type = ts ? dns_rrtype_from_text(ts, strlen(ts)) : -1;
+            bool ok_type = false;
+            for (size_t i = 0; i < ARRAY_SIZE(routable_types); i++)
+                ok_type |= type == routable_types[i];
+            if (!ok_type) {
+                fail(c, tk, sub2, "routed types are A, AAAA, CNAME, TXT, MX and SRV");
+                return;
+            }
+            for (size_t i = 0; i < z->nroutes; i++) {
+                if (z->routes[i].type == type && dns_dname_equal(z->routes[i].owner, owner)) {
+                    fail(c, tk, sub2, "route declared twice (also at line %u)", z->routes[i].line);
+                    return;
+                }
+            }
+            z->routes = xrealloc(z->routes, (z->nroutes + 1) * sizeof(*z->routes));
+            conf_route_t *r = &z->routes[z->nroutes++];
+            memset(r, 0, sizeof(*r));
+            r->name = xstrdup(name);
+            memcpy(r->owner, owner, (size_t)olen);
+            r->type = (uint16_t)type;
+            r->ttl = 300;
+            r->ecs = true;
+            r->line = (unsigned)tk->start_mark.line + 1;
+            walk_map(c, rv, sub2, route_keys, ARRAY_SIZE(route_keys), r);
+            if (!c->failed && r->nanswers == 0)
+                fail(c, rv, sub2, "missing key 'answers'");
+            if (!c->failed && type == DNS_T_CNAME && r->nanswers > 0 && r->select != 1) {
+                /* A CNAME RRset holds one record: keep only the first answer. */
+                r->select = 1;
+            }
+        }
+    }
+}
+
 static const key_t_ zone_keys[] = {
     { "file", k_zone_file },
+    { "routes", k_zone_routes },
 };
 
 static void k_zones(ctx_t *c, const yaml_node_t *v, const char *path, void *out)
@@ -355,9 +590,196 @@ static void k_zones(ctx_t *c, const yaml_node_t *v, const char *path, void *out)
     }
 }
 
+/* ---- geoip and boundaries --------------------------------------------------------- */
+
+static void k_src_mmdb(ctx_t *c, const yaml_node_t *v, const char *path, void *out)
+{
+    conf_geo_source_t *g = out;
+    const char *s = scalar(v);
+    if (!s || !*s) {
+        fail(c, v, path, "expected a file name");
+        return;
+    }
+    g->kind = CONF_GEO_MMDB;
+    g->path = resolve_path(c, s);
+}
+
+static void k_src_schema(ctx_t *c, const yaml_node_t *v, const char *path, void *out)
+{
+    const char *s = scalar(v);
+    if (s && !strcmp(s, "flat"))
+        ((conf_geo_source_t *)out)->flat = true;
+    else if (!s || strcmp(s, "maxmind"))
+        fail(c, v, path, "expected maxmind or flat");
+}
+
+static void k_csv_blocks(ctx_t *c, const yaml_node_t *v, const char *path, void *out)
+{
+    conf_geo_source_t *g = out;
+    const yaml_node_item_t *items = NULL;
+    size_t n = 1;
+    if (v->type == YAML_SEQUENCE_NODE)
+        items = seq_items(v, &n);
+    if (n == 0 || (!items && !scalar(v))) {
+        fail(c, v, path, "expected a list of *-Blocks-IPv4.csv / *-Blocks-IPv6.csv files");
+        return;
+    }
+    g->blocks = xcalloc(n + 1, sizeof(*g->blocks));
+    for (size_t i = 0; i < n; i++) {
+        const yaml_node_t *it = items ? yaml_document_get_node(&c->doc, items[i]) : v;
+        const char *s = scalar(it);
+        if (!s || !*s) {
+            fail(c, it, path, "expected a file name");
+            return;
+        }
+        g->blocks[i] = resolve_path(c, s);
+    }
+}
+
+static void k_csv_locations(ctx_t *c, const yaml_node_t *v, const char *path, void *out)
+{
+    const char *s = scalar(v);
+    if (!s || !*s) {
+        fail(c, v, path, "expected a file name");
+        return;
+    }
+    ((conf_geo_source_t *)out)->locations = resolve_path(c, s);
+}
+
+static const key_t_ csv_keys[] = {
+    { "blocks", k_csv_blocks },
+    { "locations", k_csv_locations },
+};
+
+static void k_src_csv(ctx_t *c, const yaml_node_t *v, const char *path, void *out)
+{
+    conf_geo_source_t *g = out;
+    g->kind = CONF_GEO_CSV;
+    walk_map(c, v, path, csv_keys, ARRAY_SIZE(csv_keys), g);
+    if (!c->failed && (!g->blocks || !g->locations))
+        fail(c, v, path, "needs both 'blocks' and 'locations'");
+}
+
+static const key_t_ source_keys[] = {
+    { "mmdb", k_src_mmdb },
+    { "csv", k_src_csv },
+    { "schema", k_src_schema },
+};
+
+static conf_geo_source_t *add_source(conf_t *cf, unsigned line)
+{
+    cf->geo = xrealloc(cf->geo, (cf->ngeo + 1) * sizeof(*cf->geo));
+    conf_geo_source_t *g = &cf->geo[cf->ngeo++];
+    memset(g, 0, sizeof(*g));
+    g->line = line;
+    return g;
+}
+
+static void k_geo_mmdb(ctx_t *c, const yaml_node_t *v, const char *path, void *out)
+{
+    conf_t *cf = out;
+    if (cf->ngeo) {
+        fail(c, v, path, "use either geoip.mmdb or geoip.sources");
+        return;
+    }
+    k_src_mmdb(c, v, path, add_source(cf, (unsigned)v->start_mark.line + 1));
+}
+
+static void k_geo_sources(ctx_t *c, const yaml_node_t *v, const char *path, void *out)
+{
+    conf_t *cf = out;
+    if (cf->ngeo || v->type != YAML_SEQUENCE_NODE) {
+        fail(c, v, path, cf->ngeo ? "use either geoip.mmdb or geoip.sources"
+                                  : "expected a list of sources");
+        return;
+    }
+    size_t n;
+    const yaml_node_item_t *items = seq_items(v, &n);
+    for (size_t i = 0; i < n && !c->failed; i++) {
+        const yaml_node_t *it = yaml_document_get_node(&c->doc, items[i]);
+        char sub[300];
+        snprintf(sub, sizeof(sub), "%s[%zu]", path, i);
+        conf_geo_source_t *g = add_source(cf, (unsigned)it->start_mark.line + 1);
+        walk_map(c, it, sub, source_keys, ARRAY_SIZE(source_keys), g);
+        if (!c->failed && !g->kind)
+            fail(c, it, sub, "needs 'mmdb' or 'csv'");
+        if (!c->failed && g->kind == CONF_GEO_CSV && g->flat)
+            fail(c, it, sub, "'schema' applies to mmdb sources");
+    }
+}
+
+static const key_t_ geoip_keys[] = {
+    { "mmdb", k_geo_mmdb },
+    { "sources", k_geo_sources },
+};
+
+static void k_geoip(ctx_t *c, const yaml_node_t *v, const char *path, void *out)
+{
+    walk_map(c, v, path, geoip_keys, ARRAY_SIZE(geoip_keys), out);
+    if (!c->failed && ((conf_t *)out)->ngeo == 0)
+        fail(c, v, path, "needs 'mmdb' or 'sources'");
+}
+
+static void k_boundaries(ctx_t *c, const yaml_node_t *v, const char *path, void *out)
+{
+    conf_t *cf = out;
+    if (v->type != YAML_MAPPING_NODE) {
+        fail(c, v, path, "expected a mapping of boundary names to lists");
+        return;
+    }
+    size_t n = (size_t)(v->data.mapping.pairs.top - v->data.mapping.pairs.start);
+    cf->boundaries = xcalloc(n ? n : 1, sizeof(*cf->boundaries));
+    for (yaml_node_pair_t *p = v->data.mapping.pairs.start;
+         p < v->data.mapping.pairs.top && !c->failed; p++) {
+        yaml_node_t *k = yaml_document_get_node(&c->doc, p->key);
+        yaml_node_t *lv = yaml_document_get_node(&c->doc, p->value);
+        const char *name = scalar(k);
+        char sub[300];
+        snprintf(sub, sizeof(sub), "%s.%s", path, name ? name : "?");
+        if (!name || !*name) {
+            fail(c, k, sub, "bad boundary name");
+            return;
+        }
+        for (size_t i = 0; i < cf->nboundaries; i++) {
+            if (!strcmp(cf->boundaries[i].name, name)) {
+                fail(c, k, sub, "boundary declared twice");
+                return;
+            }
+        }
+        conf_boundary_t *b = &cf->boundaries[cf->nboundaries++];
+        b->name = xstrdup(name);
+        b->line = (unsigned)k->start_mark.line + 1;
+        size_t m = 1;
+        const yaml_node_item_t *items = NULL;
+        if (lv->type == YAML_SEQUENCE_NODE)
+            items = seq_items(lv, &m);
+        else if (!scalar(lv))
+            m = 0;
+        if (m == 0) {
+            fail(c, lv, sub, "expected a list of places and networks");
+            return;
+        }
+        b->entries = xcalloc(m, sizeof(*b->entries));
+        b->lines = xcalloc(m, sizeof(*b->lines));
+        for (size_t i = 0; i < m; i++) {
+            const yaml_node_t *it = items ? yaml_document_get_node(&c->doc, items[i]) : lv;
+            const char *s = scalar(it);
+            if (!s || !*s) {
+                fail(c, it, sub, "expected a place name or a network");
+                return;
+            }
+            b->entries[i] = xstrdup(s);
+            b->lines[i] = (unsigned)it->start_mark.line + 1;
+            b->nentries++;
+        }
+    }
+}
+
 static const key_t_ top_keys[] = {
     { "server", k_server },
     { "zones", k_zones },
+    { "geoip", k_geoip },
+    { "boundaries", k_boundaries },
 };
 
 /* ---- entry points ---------------------------------------------------------------- */
@@ -471,10 +893,38 @@ void conf_free(conf_t *c)
         free(c->listen[i].text);
     free(c->listen);
     for (size_t i = 0; i < c->nzones; i++) {
-        free(c->zones[i].name);
-        free(c->zones[i].file);
+        conf_zone_t *z = &c->zones[i];
+        for (size_t j = 0; j < z->nroutes; j++) {
+            conf_route_t *r = &z->routes[j];
+            for (size_t k = 0; k < r->nanswers; k++) {
+                free(r->answers[k].value);
+                free(r->answers[k].boundary);
+                free(r->answers[k].location);
+            }
+            free(r->answers);
+            free(r->name);
+        }
+        free(z->routes);
+        free(z->name);
+        free(z->file);
     }
     free(c->zones);
+    for (size_t i = 0; i < c->ngeo; i++) {
+        free(c->geo[i].path);
+        for (char **b = c->geo[i].blocks; b && *b; b++)
+            free(*b);
+        free(c->geo[i].blocks);
+        free(c->geo[i].locations);
+    }
+    free(c->geo);
+    for (size_t i = 0; i < c->nboundaries; i++) {
+        for (size_t j = 0; j < c->boundaries[i].nentries; j++)
+            free(c->boundaries[i].entries[j]);
+        free(c->boundaries[i].entries);
+        free(c->boundaries[i].lines);
+        free(c->boundaries[i].name);
+    }
+    free(c->boundaries);
     free(c->identity);
     free(c->version);
     free(c->path);

@@ -19,12 +19,58 @@ typedef struct {
     char *text;                 /* as written, "address@port" */
 } conf_listen_t;
 
+/* One answer of a routed name (zones.<zone>.routes.<name>.<TYPE>.answers[i]). */
+typedef struct {
+    char *value;                /* RDATA in zone-file syntax */
+    char *boundary;             /* boundary name, or NULL: a fallback answer */
+    char *location;             /* place name for `closest`, or NULL */
+    bool has_latlon;            /* location given as [lat, lon] */
+    double lat, lon;
+    unsigned weight;            /* 0: no weight given */
+    unsigned line;
+} conf_answer_t;
+
+typedef struct {
+    char *name;                 /* as written: "www", "@", "*.cdn" */
+    uint8_t owner[DNS_NAME_MAX];/* absolute, wire form */
+    uint16_t type;
+    uint32_t ttl;
+    bool ecs;                   /* use ECS when present (default true) */
+    bool closest;               /* sort by distance */
+    unsigned select;            /* keep the first N; 0: all */
+    conf_answer_t *answers;
+    size_t nanswers;
+    unsigned line;
+} conf_route_t;
+
 typedef struct {
     char *name;                 /* as written */
     uint8_t origin[DNS_NAME_MAX];
     char *file;                 /* resolved against the config file's directory */
     unsigned line;              /* where the zone is declared */
+    conf_route_t *routes;
+    size_t nroutes;
 } conf_zone_t;
+
+/* A GeoIP source (geoip.mmdb or geoip.sources[i]). */
+typedef enum { CONF_GEO_MMDB = 1, CONF_GEO_CSV = 2 } conf_geo_kind_t;
+typedef struct {
+    conf_geo_kind_t kind;
+    char *path;                 /* MMDB file */
+    bool flat;                  /* MMDB schema: flat keys instead of MaxMind's */
+    char **blocks;              /* CSV: NULL-terminated list of blocks files */
+    char *locations;            /* CSV: locations file */
+    unsigned line;
+} conf_geo_source_t;
+
+/* boundaries.<name>: entries as written (places, cities, networks). */
+typedef struct {
+    char *name;
+    char **entries;
+    unsigned *lines;
+    size_t nentries;
+    unsigned line;
+} conf_boundary_t;
 
 typedef struct {
     char *path;                 /* the config file */
@@ -39,6 +85,10 @@ typedef struct {
     unsigned tcp_max_queries;
     conf_zone_t *zones;
     size_t nzones;
+    conf_geo_source_t *geo;
+    size_t ngeo;
+    conf_boundary_t *boundaries;
+    size_t nboundaries;
 } conf_t;
 
 /* Read and validate a config file. Returns NULL with the error in err. Caller frees

@@ -35,8 +35,15 @@ static void usage(FILE *f)
             "the old data serving); SIGTERM and SIGINT stop the server.\n");
 }
 
-/* Load config + zones into a new snapshot. Returns NULL (error logged) on failure. */
-static snapshot_t *load(const char *path, conf_t **confp)
+static void warn_log(void *ctx, const char *msg)
+{
+    (void)ctx;
+    log_warn("%s", msg);
+}
+
+/* Load config, zones and GeoIP data into a new snapshot (which owns the config).
+ * Returns NULL (error logged) on failure. */
+static snapshot_t *load(const char *path)
 {
     char err[1024];
     conf_t *conf = conf_load(path, err, sizeof(err));
@@ -44,13 +51,12 @@ static snapshot_t *load(const char *path, conf_t **confp)
         log_err("%s", err);
         return NULL;
     }
-    snapshot_t *s = snapshot_build(conf, err, sizeof(err));
+    snapshot_t *s = snapshot_build(conf, warn_log, NULL, err, sizeof(err));
     if (!s) {
         log_err("%s", err);
         conf_free(conf);
         return NULL;
     }
-    *confp = conf;
     return s;
 }
 
@@ -81,14 +87,15 @@ int main(int argc, char **argv)
         return 2;
     }
 
-    conf_t *conf = NULL;
-    snapshot_t *snap = load(config, &conf);
+    snapshot_t *snap = load(config);
     if (!snap)
         return 1;
+    const conf_t *conf = snap->conf;
     if (check) {
-        printf("%s: ok (%zu zones, %zu records)\n", config, conf->nzones, snap->nrecords);
+        printf("%s: ok (%zu zones, %zu records, %zu routes in %zu policies)\n", config,
+               conf->nzones, snap->nrecords, pol_set_route_count(snap->pol),
+               pol_set_policy_count(snap->pol));
         snapshot_free(snap);
-        conf_free(conf);
         return 0;
     }
     snapshot_publish(snap);
@@ -125,8 +132,9 @@ int main(int argc, char **argv)
         return 1;
     }
     free(listen);
-    log_info("serving %zu zones (%zu records) on %zu addresses with %u workers", conf->nzones,
-             snap->nrecords, conf->nlisten, nc.workers);
+    log_info("serving %zu zones (%zu records, %zu routes) on %zu addresses with %u workers",
+             conf->nzones, snap->nrecords, pol_set_route_count(snap->pol), conf->nlisten,
+             nc.workers);
 
     for (;;) {
         int sig;
@@ -135,8 +143,7 @@ int main(int argc, char **argv)
         if (sig == SIGHUP) {
             /* Listen addresses and worker counts need a restart; everything else is in
              * the snapshot and swapped whole. */
-            conf_t *nconf = NULL;
-            snapshot_t *ns = load(config, &nconf);
+            snapshot_t *ns = load(config);
             if (!ns) {
                 log_err("reload failed; still serving the previous data");
                 continue;
@@ -144,10 +151,10 @@ int main(int argc, char **argv)
             snapshot_t *old = snapshot_publish(ns);
             synchronize_rcu();
             snapshot_free(old);
-            conf_free(conf);
-            conf = nconf;
-            log_info("reloaded: %zu zones, %zu records (generation %llu)", conf->nzones,
-                     ns->nrecords, (unsigned long long)ns->generation);
+            snap = ns;
+            log_info("reloaded: %zu zones, %zu records, %zu routes (generation %llu)",
+                     ns->conf->nzones, ns->nrecords, pol_set_route_count(ns->pol),
+                     (unsigned long long)ns->generation);
             continue;
         }
         log_info("signal %d: stopping", sig);
@@ -155,6 +162,5 @@ int main(int argc, char **argv)
     }
     srv_net_stop();
     snapshot_free(snapshot_publish(NULL));
-    conf_free(conf);
     return 0;
 }

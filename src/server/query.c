@@ -5,21 +5,34 @@
  */
 #include "server/query.h"
 
+#include <netinet/in.h>
 #include <string.h>
 
 #include "common/err.h"
 #include "dns/pkt.h"
 #include "dns/rrtype.h"
+#include "policy/policy.h"
 #include "server/snapshot.h"
 #include "zone/zone.h"
 
 #define MAX_CHAIN 12      /* CNAME/DNAME links followed for one query */
 #define MAX_ADDL 16       /* names whose addresses may go to the additional section */
 
+/* A client address as the policy sees it. */
+typedef struct {
+    int family;                    /* AF_INET, AF_INET6 */
+    uint8_t addr[16];
+} client_t;
+
 typedef struct {
     dns_resp_t r;
     const snapshot_t *snap;
     const dns_query_t *q;
+    client_t src;                  /* the packet's source */
+    client_t ecs;                  /* the ECS address, when ecs_ok */
+    bool ecs_ok;                   /* a valid, public ECS address to decide on */
+    uint8_t scope;                 /* ECS SCOPE of the reply: widest decision taken */
+    uint64_t *rng;
     int rcode;
     bool aa;
     bool truncated;
@@ -48,21 +61,62 @@ static int put_rrset(answer_t *a, const uint8_t *owner, uint16_t owner_off, cons
     return 0;
 }
 
-/* Remember the targets of NS, MX and SRV records for the additional section. */
-static void note_targets(answer_t *a, const zone_rrset_t *set)
+/* Remember the target of an NS, MX or SRV record for the additional section. */
+static void note_target(answer_t *a, uint16_t type, const uint8_t *rd)
 {
     int off;
-    switch (set->type) {
+    switch (type) {
     case DNS_T_NS: off = 0; break;
     case DNS_T_MX: off = 2; break;
     case DNS_T_SRV: off = 6; break;
     default: return;
     }
-    for (uint16_t i = 0; i < set->count && a->naddl < MAX_ADDL; i++) {
-        const uint8_t *rd = set->rdata[i];
-        if (zone_rd_len(rd) > off)
-            a->addl[a->naddl++] = zone_rd_data(rd) + off;
+    if (a->naddl < MAX_ADDL && zone_rd_len(rd) > off)
+        a->addl[a->naddl++] = zone_rd_data(rd) + off;
+}
+
+static void note_targets(answer_t *a, const zone_rrset_t *set)
+{
+    for (uint16_t i = 0; i < set->count; i++)
+        note_target(a, set->type, set->rdata[i]);
+}
+
+static const pol_route_t *route_for(const zone_node_t *n, uint16_t type)
+{
+    const snapshot_routes_t *sr = n->ext;
+    for (uint8_t i = 0; sr && i < sr->n; i++)
+        if (sr->r[i]->type == type)
+            return sr->r[i];
+    return NULL;
+}
+
+/*
+ * Write a route's answer for this client at the current owner. Returns the number of RRs
+ * written (0: the client gets no answer here, NODATA), or ERR_SPACE. *first gets the
+ * index of the first answer chosen.
+ */
+static int put_routed(answer_t *a, const pol_route_t *r, int *first)
+{
+    bool use_ecs = r->ecs && a->ecs_ok;
+    const client_t *c = use_ecs ? &a->ecs : &a->src;
+    pol_result_t res;
+    pol_route_decide(r, c->family, c->addr, &res);
+    if (use_ecs && res.scope > a->scope)
+        a->scope = res.scope;
+    uint16_t idx[64];
+    unsigned n = pol_route_order(r, &res, a->rng, idx, 64);
+    dns_resp_mark_t m = dns_resp_mark(&a->r);
+    for (unsigned i = 0; i < n; i++) {
+        const uint8_t *rd = r->rdata[idx[i]];
+        if (dns_resp_add_rr(&a->r, a->owner, a->owner_off, r->type, DNS_C_IN, r->ttl,
+                            zone_rd_data(rd), zone_rd_len(rd)) < 0) {
+            dns_resp_rollback(&a->r, &m);
+            return ERR_SPACE;
+        }
+        note_target(a, r->type, rd);
     }
+    *first = n ? idx[0] : -1;
+    return (int)n;
 }
 
 /* Additional section: A and AAAA of noted targets we hold (authoritative or glue). Best
@@ -234,8 +288,17 @@ static void answer_in(answer_t *a)
             continue;
         }
         /* ZONE_HIT or ZONE_WILDCARD: n holds the data, the owner is the current name. */
+        const snapshot_routes_t *routes = n->ext;
+        int first;
         if (q->qtype == DNS_T_ANY) {
             /* RFC 8482: one RRset (the first the zone file gave this name). */
+            if (n->nrrsets == 0 && routes) {
+                if (put_routed(a, routes->r[0], &first) < 0)
+                    truncate_all(a);
+                else if (first < 0)
+                    put_soa_authority(a, z);
+                return;
+            }
             if (n->nrrsets == 0) {
                 put_soa_authority(a, z);
                 return;
@@ -243,6 +306,42 @@ static void answer_in(answer_t *a)
             if (put_current(a, &n->rrsets[0]) < 0)
                 truncate_all(a);
             return;
+        }
+        const pol_route_t *rt = routes ? route_for(n, q->qtype) : NULL;
+        if (rt) {
+            int w = put_routed(a, rt, &first);
+            if (w < 0)
+                truncate_all(a);
+            else if (w == 0)
+                put_soa_authority(a, z); /* no boundary matched and no fallback: NODATA */
+            else
+                put_ns_authority(a, z);
+            return;
+        }
+        const pol_route_t *rcn = routes && q->qtype != DNS_T_CNAME ? route_for(n, DNS_T_CNAME) : NULL;
+        if (rcn) {
+            int w = put_routed(a, rcn, &first);
+            if (w < 0) {
+                truncate_all(a);
+                return;
+            }
+            if (w == 0) {
+                put_soa_authority(a, z);
+                return;
+            }
+            visited[chain++] = n;
+            follow(a, zone_rd_data(rcn->rdata[first]));
+            const zone_t *tz = zone_set_find(&a->snap->zones, a->lname);
+            bool loop = false;
+            if (tz) {
+                const zone_node_t *tn = zone_find(tz, a->lname);
+                for (int i = 0; i < chain && tn; i++)
+                    loop |= visited[i] == tn;
+            }
+            if (!tz || loop || chain == MAX_CHAIN)
+                return;
+            z = tz;
+            continue;
         }
         const zone_rrset_t *set = zone_node_rrset(n, q->qtype);
         if (set) {
@@ -317,7 +416,6 @@ static void answer_chaos(answer_t *a)
 size_t srv_query_process(srv_worker_t *w, const uint8_t *pkt, size_t len, uint8_t *resp,
                          size_t resp_max, const struct sockaddr *src, bool tcp)
 {
-    (void)src;
     dns_query_t q;
     int rc = dns_query_parse(pkt, len, &q);
     if (rc == DNS_PARSE_DROP) {
@@ -334,6 +432,24 @@ size_t srv_query_process(srv_worker_t *w, const uint8_t *pkt, size_t len, uint8_
     answer_t a;
     a.snap = snapshot_current();
     a.q = &q;
+    a.scope = 0;
+    a.rng = &w->rng;
+    a.src.family = AF_INET; /* unknown source: 0.0.0.0, which no boundary contains */
+    memset(a.src.addr, 0, sizeof(a.src.addr));
+    if (src && src->sa_family == AF_INET) {
+        memcpy(a.src.addr, &((const struct sockaddr_in *)src)->sin_addr, 4);
+    } else if (src && src->sa_family == AF_INET6) {
+        a.src.family = AF_INET6;
+        memcpy(a.src.addr, &((const struct sockaddr_in6 *)src)->sin6_addr, 16);
+    }
+    /* RFC 7871: decide on the ECS address unless it says nothing about the client
+     * (source prefix 0, or a private or unroutable network). */
+    a.ecs_ok = false;
+    if (q.ecs_present && q.ecs.source > 0) {
+        a.ecs.family = q.ecs.family == 1 ? AF_INET : AF_INET6;
+        memcpy(a.ecs.addr, q.ecs.addr, 16);
+        a.ecs_ok = !pol_addr_is_private(a.ecs.family, a.ecs.addr);
+    }
     a.rcode = rc;
     a.aa = false;
     a.truncated = false;
@@ -352,7 +468,7 @@ size_t srv_query_process(srv_worker_t *w, const uint8_t *pkt, size_t len, uint8_
     dns_opt_out_t opt = { .udp_size = a.snap->udp_max_payload, .do_bit = q.edns_do };
     if (q.ecs_present) {
         ecs_out = q.ecs;
-        ecs_out.scope = 0; /* static data: valid for every client */
+        ecs_out.scope = 0; /* set from the decisions taken, below; 0 for static data */
         opt.ecs = &ecs_out;
     }
     if (rc == DNS_RCODE_BADVERS) {
@@ -399,6 +515,7 @@ size_t srv_query_process(srv_worker_t *w, const uint8_t *pkt, size_t len, uint8_
         dns_resp_set_rcode(&a.r, a.rcode);
     }
     if (q.edns) {
+        ecs_out.scope = a.scope;
         opt.ext_rcode = a.rcode;
         dns_resp_add_opt(&a.r, &opt);
     }

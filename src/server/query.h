@@ -27,6 +27,7 @@ typedef struct {
 
 typedef struct srv_worker {
     unsigned id;
+    uint64_t rng;                /* weighted-shuffle state (any non-zero seed) */
     srv_stats_t stats;
     _Alignas(64) char pad_;      /* keep workers' counters on separate cache lines */
 } srv_worker_t;

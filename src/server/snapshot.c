@@ -8,11 +8,72 @@
 #include "common/err.h"
 #include "common/log.h"
 #include "common/util.h"
+#include "dns/rrtype.h"
 
 static snapshot_t *current;
 static uint64_t generations;
 
-snapshot_t *snapshot_build(const conf_t *conf, char *err, size_t errlen)
+static int load_geo(const conf_t *conf, geo_db_t **out, char *err, size_t errlen)
+{
+    geo_source_t *src = xcalloc(conf->ngeo, sizeof(*src));
+    for (size_t i = 0; i < conf->ngeo; i++) {
+        const conf_geo_source_t *g = &conf->geo[i];
+        src[i].kind = g->kind == CONF_GEO_MMDB ? GEO_SRC_MMDB : GEO_SRC_CSV;
+        src[i].path = g->path;
+        src[i].fields = g->flat ? &geo_fields_flat : NULL;
+        src[i].blocks = (const char *const *)g->blocks;
+        src[i].locations = g->locations;
+    }
+    int rc = geo_db_load(out, src, conf->ngeo, err, errlen);
+    free(src);
+    return rc;
+}
+
+/* Attach each route to its zone node, checking it can live there. */
+static int attach_routes(snapshot_t *s, char *err, size_t errlen)
+{
+    const conf_t *conf = s->conf;
+    size_t n = pol_set_route_count(s->pol);
+    s->routes = xcalloc(n ? n : 1, sizeof(*s->routes));
+    for (size_t i = 0; i < n; i++) {
+        const pol_route_t *r = pol_set_route(s->pol, i);
+        const conf_zone_t *cz = &conf->zones[r->zone];
+        zone_t *z = (zone_t *)zone_set_find(&s->zones, cz->origin);
+        zone_node_t *node = zone_node_ensure(z, r->owner);
+        char tname[16];
+        const char *what = dns_rrtype_to_text(r->type, tname);
+        const char *why = NULL;
+        if (!node)
+            why = "the name is outside the zone";
+        else if (node->flags & (ZONE_NODE_OCCLUDED | ZONE_NODE_CUT))
+            why = "the name is at or below a delegation or DNAME";
+        else if (r->type == DNS_T_CNAME && node->nrrsets &&
+                 !(node->nrrsets == 1 && node->rrsets[0].type == DNS_T_CNAME))
+            why = "a routed CNAME cannot share its name with other data in the zone file";
+        else if (r->type != DNS_T_CNAME && zone_node_rrset(node, DNS_T_CNAME))
+            why = "the zone file has a CNAME at this name";
+        snapshot_routes_t *sr = node ? (snapshot_routes_t *)node->ext : NULL;
+        if (!why && sr) {
+            for (uint8_t j = 0; j < sr->n; j++)
+                if ((sr->r[j]->type == DNS_T_CNAME) != (r->type == DNS_T_CNAME))
+                    why = "a routed CNAME cannot share its name with other routed types";
+        }
+        if (why) {
+            snprintf(err, errlen, "%s:%u: zones.%s.routes.%s.%s: %s", conf->path, r->conf->line,
+                     cz->name, r->conf->name, what, why);
+            return ERR_INVAL;
+        }
+        if (!sr) {
+            sr = &s->routes[s->nrouted++];
+            node->ext = sr;
+        }
+        sr->r[sr->n++] = r;
+    }
+    return 0;
+}
+
+snapshot_t *snapshot_build(conf_t *conf, pol_warn_fn warn, void *warn_ctx, char *err,
+                           size_t errlen)
 {
     snapshot_t *s = xcalloc(1, sizeof(*s));
     zone_t **zones = xcalloc(conf->nzones ? conf->nzones : 1, sizeof(*zones));
@@ -36,6 +97,13 @@ snapshot_t *snapshot_build(const conf_t *conf, char *err, size_t errlen)
         return NULL;
     }
     free(zones);
+    if (conf->ngeo && load_geo(conf, &s->geo, err, errlen) < 0)
+        goto fail;
+    s->conf = conf; /* borrowed until success, below */
+    if (pol_set_build(&s->pol, conf, s->geo, warn, warn_ctx, err, errlen) < 0)
+        goto fail;
+    if (attach_routes(s, err, errlen) < 0)
+        goto fail;
     if (conf->identity) {
         s->identity_len = (uint16_t)strlen(conf->identity);
         s->identity = xmemdup(conf->identity, s->identity_len);
@@ -48,6 +116,10 @@ snapshot_t *snapshot_build(const conf_t *conf, char *err, size_t errlen)
     s->generation = ++generations;
     s->loaded_at = time(NULL);
     return s;
+fail:
+    s->conf = NULL;
+    snapshot_free(s);
+    return NULL;
 }
 
 void snapshot_free(snapshot_t *s)
@@ -55,6 +127,10 @@ void snapshot_free(snapshot_t *s)
     if (!s)
         return;
     zone_set_clear(&s->zones);
+    pol_set_free(s->pol);
+    geo_db_free(s->geo);
+    free(s->routes);
+    conf_free(s->conf);
     free(s->identity);
     free(s->version);
     free(s);

@@ -4,7 +4,15 @@
 #include <time.h>
 
 #include "conf/conf.h"
+#include "geo/geo.h"
+#include "policy/policy.h"
 #include "zone/zone.h"
+
+/* The routes attached to one zone node (zone_node_t.ext). */
+typedef struct {
+    uint8_t n;
+    const pol_route_t *r[8];
+} snapshot_routes_t;
 
 /*
  * Everything the query path reads, in one immutable generation: zones and the answers
@@ -13,7 +21,12 @@
  * snapshot_current(), freed after a grace period.
  */
 typedef struct snapshot {
+    conf_t *conf;               /* owned */
     zone_set_t zones;
+    geo_db_t *geo;              /* NULL when no geoip is configured */
+    pol_set_t *pol;
+    snapshot_routes_t *routes;  /* one per routed node */
+    size_t nrouted;
     uint8_t *identity;          /* NSID bytes and the id.server TXT string, or NULL */
     uint16_t identity_len;
     uint8_t *version;           /* version.bind TXT string, or NULL */
@@ -24,9 +37,12 @@ typedef struct snapshot {
     size_t nrecords;
 } snapshot_t;
 
-/* Build a snapshot from a validated config: loads every zone. On failure returns NULL
- * and the first error ("file:line: reason") in err; nothing is left allocated. */
-snapshot_t *snapshot_build(const conf_t *conf, char *err, size_t errlen) ATTR_NONNULL(1, 2);
+/* Build a snapshot from a validated config: loads every zone and the GeoIP data, and
+ * compiles the routes. On success the snapshot owns conf. On failure returns NULL with
+ * the first error ("file:line: reason") in err; conf still belongs to the caller and
+ * nothing else is left allocated. Warnings (if warn is non-NULL) go to warn. */
+snapshot_t *snapshot_build(conf_t *conf, pol_warn_fn warn, void *warn_ctx, char *err,
+                           size_t errlen) ATTR_NONNULL(1, 4);
 
 /* Free a snapshot that no reader can reach any more. NULL is a no-op. */
 void snapshot_free(snapshot_t *s);

@@ -284,6 +284,26 @@ void zone_free(zone_t *z)
     free(z);
 }
 
+zone_node_t *zone_node_ensure(zone_t *z, const uint8_t *name)
+{
+    if (!dns_dname_is_subdomain(name, z->apex->lname))
+        return NULL;
+    size_t before = z->nnodes;
+    zone_node_t *n = node_get(z, name);
+    if (z->nnodes != before) {
+        /* New nodes (n and maybe ancestors) inherit occlusion from their ancestors. */
+        for (zone_node_t *m = n; m && !(m->flags & ZONE_NODE_APEX); m = m->parent) {
+            for (zone_node_t *a = m->parent; a; a = a->parent) {
+                if (a->flags & (ZONE_NODE_CUT | ZONE_NODE_DNAME)) {
+                    m->flags |= ZONE_NODE_OCCLUDED;
+                    break;
+                }
+            }
+        }
+    }
+    return n;
+}
+
 /* ---- Lookup ---------------------------------------------------------------------- */
 
 void zone_lookup(const zone_t *z, const uint8_t *lname, uint16_t qtype, zone_result_t *res)

@@ -34,6 +34,7 @@ struct zone_node {
     zone_node_t *wildcard;     /* the "*.<this>" child, if any */
     zone_node_t *hnext;        /* hash chain */
     zone_rrset_t *rrsets;
+    const void *ext;           /* data another layer attaches (routes); NULL if none */
     uint16_t nrrsets;
     uint16_t cap_;
     uint8_t flags;
@@ -70,6 +71,14 @@ void zone_free(zone_t *z);
 
 /* The node with this lowered name, or NULL. Never allocates. */
 const zone_node_t *zone_find(const zone_t *z, const uint8_t *lname) ATTR_NONNULL(1, 2);
+
+/*
+ * The node for name (wire, at or below the apex), created with any missing ancestors if
+ * it does not exist, for data attached after loading (routed names). Flags of new nodes
+ * are set as zone_load() would. Returns NULL when name is outside the zone. Not for use
+ * once readers can see the zone.
+ */
+zone_node_t *zone_node_ensure(zone_t *z, const uint8_t *name) ATTR_NONNULL(1, 2);
 
 /* The RRset of this type at a node, or NULL. */
 const zone_rrset_t *zone_node_rrset(const zone_node_t *n, uint16_t type) ATTR_NONNULL(1);

@@ -84,13 +84,12 @@ static void setup(void)
                      "server: { identity: node-1, version: vtest }\nzones:\n  example.com: { file: %s }\n",
                      zpath);
     conf_t *c = conf_load_buffer(cfg, (size_t)n, "t.yaml", dir, err, sizeof(err));
-    snapshot_t *s = c ? snapshot_build(c, err, sizeof(err)) : NULL;
+    snapshot_t *s = c ? snapshot_build(c, NULL, NULL, err, sizeof(err)) : NULL;
     if (!s) {
         printf("Bail out! %s\n", err);
         exit(1);
     }
     snapshot_publish(s);
-    conf_free(c);
     unlink(zpath);
     rmdir(dir);
 }

@@ -1,0 +1,916 @@
+/*
+ * Route compilation: boundaries, answers, and one merged prefix table per distinct
+ * policy. See policy.h for the model.
+ */
+#include "policy/policy.h"
+
+#include <arpa/inet.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+
+#include "common/err.h"
+#include "dns/rrtype.h"
+#include "policy/policy_internal.h"
+#include "zone/zparse.h"
+
+/* ---- errors ---------------------------------------------------------------------- */
+
+typedef struct {
+    const conf_t *conf;
+    char *err;
+    size_t errlen;
+    pol_warn_fn warn;
+    void *warn_ctx;
+} build_t;
+
+ATTR_PRINTF(3, 4) static int fail(build_t *b, unsigned line, const char *fmt, ...)
+{
+    int k = snprintf(b->err, b->errlen, "%s:%u: ", b->conf->path, line);
+    if (k > 0 && (size_t)k < b->errlen) {
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(b->err + k, b->errlen - (size_t)k, fmt, ap);
+        va_end(ap);
+    }
+    return ERR_INVAL;
+}
+
+ATTR_PRINTF(3, 4) static void warn(build_t *b, unsigned line, const char *fmt, ...)
+{
+    if (!b->warn)
+        return;
+    char msg[512];
+    int k = snprintf(msg, sizeof(msg), "%s:%u: ", b->conf->path, line);
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg + k, sizeof(msg) - (size_t)k, fmt, ap);
+    va_end(ap);
+    b->warn(b->warn_ctx, msg);
+}
+
+/* ---- boundaries ------------------------------------------------------------------ */
+
+static bool parse_net(const char *s, pol_net_t *n)
+{
+    const char *slash = strchr(s, '/');
+    char host[INET6_ADDRSTRLEN + 1];
+    if (!slash || (size_t)(slash - s) >= sizeof(host))
+        return false;
+    memcpy(host, s, (size_t)(slash - s));
+    host[slash - s] = 0;
+    char *end;
+    long p = strtol(slash + 1, &end, 10);
+    if (*end || slash[1] == 0 || p < 0)
+        return false;
+    uint8_t a[16];
+    if (inet_pton(AF_INET, host, a) == 1 && p <= 32) {
+        n->family = AF_INET;
+        n->prefix = (uint8_t)p;
+        n->v4 = pol_v4(a);
+        return true;
+    }
+    if (inet_pton(AF_INET6, host, a) == 1 && p <= 128) {
+        n->family = AF_INET6;
+        n->prefix = (uint8_t)p;
+        n->v6 = pol_v6(a);
+        return true;
+    }
+    return false;
+}
+
+static bool net_has_host_bits(const pol_net_t *n)
+{
+    if (n->family == AF_INET)
+        return n->prefix < 32 && (n->v4 & (0xFFFFFFFFu >> n->prefix));
+    return n->prefix < 128 && (n->v6 & (~(u128)0 >> n->prefix));
+}
+
+static int compile_boundary(build_t *b, const geo_db_t *geo, const conf_boundary_t *cb,
+                            pol_boundary_t *out)
+{
+    out->name = xstrdup(cb->name);
+    out->line = cb->line;
+    out->places = xcalloc(cb->nentries, sizeof(*out->places));
+    out->cities = xcalloc(cb->nentries, sizeof(*out->cities));
+    out->nets = xcalloc(cb->nentries, sizeof(*out->nets));
+    for (size_t i = 0; i < cb->nentries; i++) {
+        const char *e = cb->entries[i];
+        unsigned line = cb->lines[i];
+        pol_net_t net;
+        const char *slash = strchr(e, '/');
+        if (slash && (strchr(e, ':') || (e[0] >= '0' && e[0] <= '9'))) {
+            if (!parse_net(e, &net))
+                return fail(b, line, "boundaries.%s: bad network '%s'", cb->name, e);
+            if (net_has_host_bits(&net))
+                return fail(b, line, "boundaries.%s: network '%s' has bits set beyond /%u",
+                            cb->name, e, net.prefix);
+            out->nets[out->nnets++] = net;
+            continue;
+        }
+        if (!geo)
+            return fail(b, line,
+                        "boundaries.%s: '%s' is a place, but no geoip database is configured",
+                        cb->name, e);
+        if (slash) {
+            /* "CC/City name" */
+            if (slash - e != 2 || !slash[1])
+                return fail(b, line, "boundaries.%s: bad city '%s' (expected CC/City)",
+                            cb->name, e);
+            pol_city_t *c = &out->cities[out->ncities++];
+            c->cc[0] = (char)(e[0] & ~0x20);
+            c->cc[1] = (char)(e[1] & ~0x20);
+            c->city = xstrdup(slash + 1);
+            if (!geo_country_info(c->cc, NULL, NULL, NULL))
+                return fail(b, line, "boundaries.%s: unknown country in '%s'", cb->name, e);
+            continue;
+        }
+        if (geo_place_find(geo, e, &out->places[out->nplaces]) < 0)
+            return fail(b, line,
+                        "boundaries.%s: unknown place '%s' (continent, country, subdivision "
+                        "found in the GeoIP data, region, CC/City, or network)",
+                        cb->name, e);
+        out->nplaces++;
+    }
+    return 0;
+}
+
+bool pol_boundary_geo_match(const pol_boundary_t *b, const geo_location_t *loc)
+{
+    for (size_t i = 0; i < b->nplaces; i++)
+        if (geo_place_contains(&b->places[i], loc))
+            return true;
+    for (size_t i = 0; i < b->ncities; i++)
+        if (loc->city && !strcmp(loc->country, b->cities[i].cc) &&
+            !strcasecmp(loc->city, b->cities[i].city))
+            return true;
+    return false;
+}
+
+bool pol_boundary_net_match(const pol_boundary_t *b, int family, const uint8_t *addr)
+{
+    for (size_t i = 0; i < b->nnets; i++) {
+        const pol_net_t *n = &b->nets[i];
+        if (n->family != family)
+            continue;
+        if (family == AF_INET) {
+            uint32_t mask = n->prefix ? 0xFFFFFFFFu << (32 - n->prefix) : 0;
+            if ((pol_v4(addr) & mask) == n->v4)
+                return true;
+        } else {
+            u128 mask = n->prefix ? ~(u128)0 << (128 - n->prefix) : 0;
+            if ((pol_v6(addr) & mask) == n->v6)
+                return true;
+        }
+    }
+    return false;
+}
+
+static void boundary_clear(pol_boundary_t *b)
+{
+    for (size_t i = 0; i < b->ncities; i++)
+        free(b->cities[i].city);
+    free(b->cities);
+    free(b->places);
+    free(b->nets);
+    free(b->name);
+}
+
+/* ---- the filter chain ------------------------------------------------------------ */
+
+unsigned pol_eval(const pol_set_t *s, const pol_key_t *k, uint32_t loc, const uint64_t *ipmask,
+                  uint16_t *out)
+{
+    const geo_location_t *l = s->geo ? geo_location(s->geo, loc) : NULL;
+    unsigned n = 0;
+    /* boundaries: union of matches */
+    for (uint16_t i = 0; i < k->nanswers; i++) {
+        int32_t bi = k->boundary[i];
+        if (bi < 0)
+            continue;
+        bool in = (ipmask && (ipmask[bi / 64] >> (bi % 64) & 1)) ||
+                  (l && pol_boundary_geo_match(&s->b[bi], l));
+        if (in)
+            out[n++] = i;
+    }
+    /* fallback only when nothing matched */
+    if (n == 0)
+        for (uint16_t i = 0; i < k->nanswers; i++)
+            if (k->boundary[i] < 0)
+                out[n++] = i;
+    /* closest: stable insertion sort by distance; answers without location go last */
+    if (k->closest && l && (l->flags & GEO_HAS_COORDS) && n > 1) {
+        double d[64];
+        for (unsigned i = 0; i < n; i++)
+            d[i] = k->has_loc[out[i]]
+                       ? geo_distance_km(l->lat, l->lon, k->lat[out[i]], k->lon[out[i]])
+                       : INFINITY;
+        for (unsigned i = 1; i < n; i++) {
+            uint16_t x = out[i];
+            double dx = d[i];
+            unsigned j = i;
+            while (j > 0 && d[j - 1] > dx) {
+                out[j] = out[j - 1];
+                d[j] = d[j - 1];
+                j--;
+            }
+            out[j] = x;
+            d[j] = dx;
+        }
+    }
+    if (k->select && n > k->select)
+        n = k->select;
+    return n;
+}
+
+/* ---- decision interning ---------------------------------------------------------- */
+
+typedef struct {
+    pol_policy_t *p;
+    uint32_t *slots;           /* hash: decision id + 1, 0 = empty */
+    uint32_t mask;
+} interner_t;
+
+static uint32_t hash_idx(const uint16_t *idx, unsigned n)
+{
+    uint32_t h = 2166136261u ^ n;
+    for (unsigned i = 0; i < n; i++) {
+        h ^= idx[i];
+        h *= 16777619u;
+    }
+    return h;
+}
+
+static uint32_t intern(interner_t *in, const uint16_t *idx, unsigned n)
+{
+    pol_policy_t *p = in->p;
+    uint32_t h = hash_idx(idx, n) & in->mask;
+    for (;;) {
+        uint32_t s = in->slots[h];
+        if (!s)
+            break;
+        const pol_decision_t *d = p->dec[s - 1];
+        if (d->n == n && memcmp(d->idx, idx, n * sizeof(*idx)) == 0)
+            return s - 1;
+        h = (h + 1) & in->mask;
+    }
+    if ((p->ndec + 1) * 2 > in->mask + 1) {
+        /* grow and rehash */
+        uint32_t nsize = (in->mask + 1) * 2;
+        uint32_t *ns = xcalloc(nsize, sizeof(*ns));
+        for (uint32_t i = 0; i < p->ndec; i++) {
+            uint32_t hh = hash_idx(p->dec[i]->idx, p->dec[i]->n) & (nsize - 1);
+            while (ns[hh])
+                hh = (hh + 1) & (nsize - 1);
+            ns[hh] = i + 1;
+        }
+        free(in->slots);
+        in->slots = ns;
+        in->mask = nsize - 1;
+        h = hash_idx(idx, n) & in->mask;
+        while (in->slots[h])
+            h = (h + 1) & in->mask;
+    }
+    pol_decision_t *d = xmalloc(sizeof(*d) + n * sizeof(d->idx[0]));
+    d->n = (uint16_t)n;
+    memcpy(d->idx, idx, n * sizeof(*idx));
+    p->dec = xrealloc(p->dec, (p->ndec + 1) * sizeof(*p->dec));
+    p->dec[p->ndec] = d;
+    in->slots[h] = ++p->ndec;
+    return p->ndec - 1;
+}
+
+/* ---- table building -------------------------------------------------------------- */
+
+/* Merge stack: blocks arrive in address order covering the space; equal aligned
+ * siblings are folded into their parent, so the result is the minimal list of maximal
+ * blocks. */
+typedef struct {
+    size_t n, cap;
+    u128 *start;
+    uint8_t *prefix;
+    uint32_t *dec;
+    unsigned width;            /* 32 or 128 */
+} stack_t_;
+
+static void stack_push(stack_t_ *st, u128 start, unsigned prefix, uint32_t dec)
+{
+    while (st->n > 0 && prefix > 0) {
+        size_t t = st->n - 1;
+        u128 size = (u128)1 << (st->width - prefix);
+        if (st->prefix[t] != prefix || st->dec[t] != dec || st->start[t] + size != start ||
+            (st->start[t] & size))
+            break;
+        start = st->start[t];
+        prefix--;
+        st->n--;
+    }
+    if (st->n == st->cap) {
+        st->cap = st->cap ? st->cap * 2 : 1024;
+        st->start = xrealloc(st->start, st->cap * sizeof(*st->start));
+        st->prefix = xrealloc(st->prefix, st->cap);
+        st->dec = xrealloc(st->dec, st->cap * sizeof(*st->dec));
+    }
+    st->start[st->n] = start;
+    st->prefix[st->n] = (uint8_t)prefix;
+    st->dec[st->n] = dec;
+    st->n++;
+}
+
+/* Binary trie of the policy's boundary networks, for one family. */
+typedef struct {
+    int32_t child[2];
+    uint32_t first_mask;       /* index into masks of the boundaries ending here, or 0 */
+} cnode_t;
+
+typedef struct {
+    cnode_t *nodes;
+    size_t n, cap;
+    uint64_t *masks;           /* words per mask: see build_ctx_t.words */
+    size_t nmasks;
+    unsigned words;
+} ctrie_t;
+
+static int32_t ctrie_node(ctrie_t *t)
+{
+    if (t->n == t->cap) {
+        t->cap = t->cap ? t->cap * 2 : 64;
+        t->nodes = xrealloc(t->nodes, t->cap * sizeof(*t->nodes));
+    }
+    t->nodes[t->n].child[0] = t->nodes[t->n].child[1] = -1;
+    t->nodes[t->n].first_mask = 0;
+    return (int32_t)t->n++;
+}
+
+static void ctrie_add(ctrie_t *t, u128 addr, unsigned width, unsigned prefix, size_t bidx)
+{
+    if (t->n == 0)
+        ctrie_node(t);
+    int32_t cur = 0;
+    for (unsigned d = 0; d < prefix; d++) {
+        unsigned bit = (unsigned)(addr >> (width - 1 - d)) & 1;
+        if (t->nodes[cur].child[bit] < 0) {
+            int32_t nn = ctrie_node(t);
+            t->nodes[cur].child[bit] = nn;
+        }
+        cur = t->nodes[cur].child[bit];
+    }
+    if (!t->nodes[cur].first_mask) {
+        t->masks = xrealloc(t->masks, (t->nmasks + 1) * t->words * sizeof(*t->masks));
+        memset(t->masks + t->nmasks * t->words, 0, t->words * sizeof(*t->masks));
+        t->nodes[cur].first_mask = (uint32_t)++t->nmasks;
+    }
+    t->masks[(t->nodes[cur].first_mask - 1) * t->words + bidx / 64] |= (uint64_t)1 << (bidx % 64);
+}
+
+typedef struct {
+    const pol_set_t *s;
+    pol_policy_t *p;
+    interner_t in;
+    int32_t *loc_cache;        /* decision per location when no network applies */
+    uint32_t nlocs;
+    ctrie_t trie4, trie6;
+    stack_t_ st4, st6;
+    unsigned words;            /* uint64 words in an IP-boundary mask */
+    uint64_t *acc;             /* scratch masks, one per trie depth (129 * words) */
+} build_ctx_t;
+
+static uint32_t decide(build_ctx_t *c, uint32_t loc, const uint64_t *mask)
+{
+    bool any = false;
+    for (unsigned w = 0; mask && w < c->words; w++)
+        any |= mask[w] != 0;
+    if (!any && loc < c->nlocs && c->loc_cache[loc] >= 0)
+        return (uint32_t)c->loc_cache[loc];
+    uint16_t idx[64];
+    unsigned n = pol_eval(c->s, &c->p->key, loc, any ? mask : NULL, idx);
+    uint32_t d = intern(&c->in, idx, n);
+    if (!any && loc < c->nlocs)
+        c->loc_cache[loc] = (int32_t)d;
+    return d;
+}
+
+/* Emit a geo block, split wherever a boundary network begins inside it. depth/node: the
+ * trie position reached for the block's first `depth` bits; acc: masks accumulated. */
+static void emit(build_ctx_t *c, ctrie_t *t, stack_t_ *st, u128 addr, unsigned prefix,
+                 uint32_t loc, int32_t node, unsigned depth, const uint64_t *acc)
+{
+    unsigned W = st->width;
+    uint64_t *cur = c->acc + (size_t)(depth + 1) * c->words;
+    memcpy(cur, acc, c->words * sizeof(*cur));
+    /* Walk down the trie along the block's own bits. */
+    while (node >= 0) {
+        if (t->nodes[node].first_mask) {
+            const uint64_t *m = t->masks + (t->nodes[node].first_mask - 1) * t->words;
+            for (unsigned w = 0; w < c->words; w++)
+                cur[w] |= m[w];
+        }
+        if (depth == prefix)
+            break;
+        unsigned bit = (unsigned)(addr >> (W - 1 - depth)) & 1;
+        node = t->nodes[node].child[bit];
+        depth++;
+    }
+    if (node >= 0 && depth == prefix &&
+        (t->nodes[node].child[0] >= 0 || t->nodes[node].child[1] >= 0)) {
+        /* A network starts strictly inside this block: split it in two. */
+        u128 half = (u128)1 << (W - prefix - 1);
+        for (unsigned bit = 0; bit < 2; bit++) {
+            int32_t ch = t->nodes[node].child[bit];
+            u128 a = addr + (bit ? half : 0);
+            if (ch < 0) {
+                stack_push(st, a, prefix + 1, decide(c, loc, cur));
+            } else {
+                /* child masks are applied when emit() visits the child node */
+                uint64_t *save = xmemdup(cur, c->words * sizeof(*cur));
+                emit(c, t, st, a, prefix + 1, loc, ch, prefix + 1, save);
+                free(save);
+            }
+        }
+        return;
+    }
+    stack_push(st, addr, prefix, decide(c, loc, cur));
+}
+
+static int walk_cb(const geo_block_t *blk, void *ctx)
+{
+    build_ctx_t *c = ctx;
+    uint64_t *zero = c->acc; /* depth "-1" slot is all zeros */
+    if (blk->family == AF_INET) {
+        u128 a = pol_v4(blk->addr);
+        emit(c, &c->trie4, &c->st4, a, blk->prefix, blk->loc, c->trie4.n ? 0 : -1, 0, zero);
+    } else {
+        u128 a = pol_v6(blk->addr);
+        if (blk->loc == GEO_LOC_V4ALIAS) {
+            stack_push(&c->st6, a, blk->prefix, POL_DEC_V4ALIAS);
+            return 0;
+        }
+        emit(c, &c->trie6, &c->st6, a, blk->prefix, blk->loc, c->trie6.n ? 0 : -1, 0, zero);
+    }
+    return 0;
+}
+
+static void table_from_stack(pol_table_t *t, stack_t_ *st, bool v4)
+{
+    t->n = st->n;
+    t->prefix = st->prefix;
+    t->dec = st->dec;
+    if (v4) {
+        t->start4 = xmalloc((st->n ? st->n : 1) * sizeof(*t->start4));
+        for (size_t i = 0; i < st->n; i++)
+            t->start4[i] = (uint32_t)st->start[i];
+        free(st->start);
+    } else {
+        t->start6 = st->start;
+    }
+    memset(st, 0, sizeof(*st));
+}
+
+static void table_clear(pol_table_t *t)
+{
+    free(t->start4);
+    free(t->start6);
+    free(t->prefix);
+    free(t->dec);
+    memset(t, 0, sizeof(*t));
+}
+
+static size_t table_bytes(const pol_table_t *t, bool v4)
+{
+    return t->n * ((v4 ? 4 : 16) + 1 + 4);
+}
+
+static pol_policy_t *policy_build(const pol_set_t *s, const pol_key_t *key)
+{
+    pol_policy_t *p = xcalloc(1, sizeof(*p));
+    p->key = *key;
+    build_ctx_t c = { .s = s, .p = p };
+    c.in.p = p;
+    c.in.mask = 63;
+    c.in.slots = xcalloc(c.in.mask + 1, sizeof(*c.in.slots));
+    c.words = (unsigned)((s->nb + 63) / 64);
+    if (c.words == 0)
+        c.words = 1;
+    c.acc = xcalloc((size_t)130 * c.words, sizeof(*c.acc));
+    c.trie4.words = c.trie6.words = c.words;
+    c.st4.width = 32;
+    c.st6.width = 128;
+    c.nlocs = s->geo ? geo_location_count(s->geo) : 1;
+    c.loc_cache = xmalloc(c.nlocs * sizeof(*c.loc_cache));
+    memset(c.loc_cache, 0xFF, c.nlocs * sizeof(*c.loc_cache));
+
+    /* The networks of the boundaries this policy uses. */
+    for (uint16_t i = 0; i < key->nanswers; i++) {
+        int32_t bi = key->boundary[i];
+        if (bi < 0)
+            continue;
+        const pol_boundary_t *b = &s->b[bi];
+        for (size_t j = 0; j < b->nnets; j++) {
+            const pol_net_t *n = &b->nets[j];
+            if (n->family == AF_INET)
+                ctrie_add(&c.trie4, n->v4, 32, n->prefix, (size_t)bi);
+            else
+                ctrie_add(&c.trie6, n->v6, 128, n->prefix, (size_t)bi);
+        }
+    }
+    if (s->geo) {
+        geo_walk(s->geo, walk_cb, &c);
+    } else {
+        geo_block_t all4 = { .family = AF_INET, .prefix = 0, .loc = GEO_LOC_UNKNOWN };
+        geo_block_t all6 = { .family = AF_INET6, .prefix = 0, .loc = GEO_LOC_UNKNOWN };
+        walk_cb(&all4, &c);
+        walk_cb(&all6, &c);
+    }
+    table_from_stack(&p->t4, &c.st4, true);
+    table_from_stack(&p->t6, &c.st6, false);
+    p->uniform = p->ndec <= 1;
+    if (p->ndec == 0) /* cannot happen: every address gets a decision */
+        intern(&c.in, NULL, 0);
+    if (p->uniform) {
+        table_clear(&p->t4);
+        table_clear(&p->t6);
+    }
+    free(c.in.slots);
+    free(c.loc_cache);
+    free(c.acc);
+    free(c.trie4.nodes);
+    free(c.trie4.masks);
+    free(c.trie6.nodes);
+    free(c.trie6.masks);
+    return p;
+}
+
+static void policy_free(pol_policy_t *p)
+{
+    if (!p)
+        return;
+    table_clear(&p->t4);
+    table_clear(&p->t6);
+    for (uint32_t i = 0; i < p->ndec; i++)
+        free(p->dec[i]);
+    free(p->dec);
+    free(p);
+}
+
+/* ---- lookups --------------------------------------------------------------------- */
+
+static size_t search4(const pol_table_t *t, uint32_t a)
+{
+    size_t lo = 0, hi = t->n; /* find the last start <= a */
+    while (hi - lo > 1) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (t->start4[mid] <= a)
+            lo = mid;
+        else
+            hi = mid;
+    }
+    return lo;
+}
+
+static size_t search6(const pol_table_t *t, u128 a)
+{
+    size_t lo = 0, hi = t->n;
+    while (hi - lo > 1) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (t->start6[mid] <= a)
+            lo = mid;
+        else
+            hi = mid;
+    }
+    return lo;
+}
+
+void pol_route_decide(const pol_route_t *r, int family, const uint8_t *addr, pol_result_t *res)
+{
+    const pol_policy_t *p = r->policy;
+    if (p->uniform) {
+        res->d = p->dec[0];
+        res->scope = 0;
+        return;
+    }
+    if (family == AF_INET6) {
+        size_t i = search6(&p->t6, pol_v6(addr));
+        if (p->t6.dec[i] != POL_DEC_V4ALIAS) {
+            res->d = p->dec[p->t6.dec[i]];
+            res->scope = p->t6.prefix[i];
+            return;
+        }
+        uint32_t v4;
+        unsigned off;
+        if (!geo_v6_to_v4(addr, &v4, &off)) { /* cannot happen: aliases come from geo */
+            res->d = p->dec[0];
+            res->scope = 128;
+            return;
+        }
+        size_t j = search4(&p->t4, v4);
+        res->d = p->dec[p->t4.dec[j]];
+        res->scope = (uint8_t)(off + p->t4.prefix[j]);
+        return;
+    }
+    size_t i = search4(&p->t4, pol_v4(addr));
+    res->d = p->dec[p->t4.dec[i]];
+    res->scope = p->t4.prefix[i];
+}
+
+static uint64_t next_rand(uint64_t *s)
+{
+    /* xorshift64* */
+    uint64_t x = *s ? *s : 0x9E3779B97F4A7C15ull;
+    x ^= x >> 12;
+    x ^= x << 25;
+    x ^= x >> 27;
+    *s = x;
+    return x * 0x2545F4914F6CDD1Dull;
+}
+
+unsigned pol_route_order(const pol_route_t *r, const pol_result_t *res, uint64_t *rng,
+                         uint16_t *out, unsigned max)
+{
+    unsigned n = res->d->n;
+    if (!r->weighted) {
+        n = n < max ? n : max;
+        memcpy(out, res->d->idx, n * sizeof(*out));
+        return n;
+    }
+    /* Weighted shuffle without replacement, then select. */
+    uint16_t pool[64];
+    memcpy(pool, res->d->idx, n * sizeof(*pool));
+    uint64_t total = 0;
+    for (unsigned i = 0; i < n; i++)
+        total += r->weight[pool[i]];
+    unsigned want = r->select && r->select < n ? r->select : n;
+    if (want > max)
+        want = max;
+    for (unsigned k = 0; k < want; k++) {
+        uint64_t x = total ? next_rand(rng) % total : 0;
+        unsigned j = k;
+        for (; j < n - 1; j++) {
+            uint64_t w = r->weight[pool[j]];
+            if (x < w)
+                break;
+            x -= w;
+        }
+        uint16_t pick = pool[j];
+        pool[j] = pool[k];
+        pool[k] = pick;
+        total -= r->weight[pick];
+        out[k] = pick;
+    }
+    return want;
+}
+
+bool pol_addr_is_private(int family, const uint8_t *a)
+{
+    if (family == AF_INET) {
+        uint32_t v = pol_v4(a);
+        static const struct {
+            uint32_t net;
+            unsigned len;
+        } r[] = {
+            { 0x00000000, 8 },  { 0x0A000000, 8 },  { 0x64400000, 10 }, { 0x7F000000, 8 },
+            { 0xA9FE0000, 16 }, { 0xAC100000, 12 }, { 0xC0000000, 24 }, { 0xC0000200, 24 },
+            { 0xC0A80000, 16 }, { 0xC6120000, 15 }, { 0xC6336400, 24 }, { 0xCB007100, 24 },
+            { 0xE0000000, 3 },
+        };
+        for (size_t i = 0; i < ARRAY_SIZE(r); i++)
+            if ((v & (0xFFFFFFFFu << (32 - r[i].len))) == r[i].net)
+                return true;
+        return false;
+    }
+    if (family != AF_INET6)
+        return true;
+    uint32_t v4;
+    unsigned off;
+    if (geo_v6_to_v4(a, &v4, &off)) {
+        uint8_t b[4] = { (uint8_t)(v4 >> 24), (uint8_t)(v4 >> 16), (uint8_t)(v4 >> 8), (uint8_t)v4 };
+        return pol_addr_is_private(AF_INET, b);
+    }
+    if ((a[0] & 0xFE) == 0xFC)                 /* fc00::/7 ULA */
+        return true;
+    if (a[0] == 0xFE && (a[1] & 0xC0) == 0x80) /* fe80::/10 link-local */
+        return true;
+    if (a[0] == 0xFF)                          /* multicast */
+        return true;
+    if (a[0] == 0x20 && a[1] == 0x01 && a[2] == 0x0D && a[3] == 0xB8) /* 2001:db8::/32 */
+        return true;
+    static const uint8_t zero[15] = { 0 };
+    if (memcmp(a, zero, 15) == 0)              /* :: and ::1 */
+        return true;
+    return false;
+}
+
+/* ---- routes ---------------------------------------------------------------------- */
+
+typedef struct {
+    uint8_t *rd;
+    uint16_t len;
+    int count;
+} rdata_cb_t;
+
+static int rdata_cb(void *ctx, const zparse_rr_t *rr, char *err, size_t errlen)
+{
+    rdata_cb_t *c = ctx;
+    (void)err;
+    (void)errlen;
+    if (c->count++ == 0) {
+        c->rd = xmalloc(2u + rr->rdlen);
+        wr_u16(c->rd, rr->rdlen);
+        memcpy(c->rd + 2, rr->rdata, rr->rdlen);
+        c->len = rr->rdlen;
+    }
+    return 0;
+}
+
+static int compile_route(build_t *b, pol_set_t *s, const conf_zone_t *cz, size_t zi,
+                         const conf_route_t *cr, pol_route_t *r, pol_key_t *key)
+{
+    char tname[16];
+    const char *type = dns_rrtype_to_text(cr->type, tname);
+    char path[400];
+    snprintf(path, sizeof(path), "zones.%s.routes.%s.%s", cz->name, cr->name, type);
+    r->zone = zi;
+    r->owner = cr->owner;
+    r->type = cr->type;
+    r->ttl = cr->ttl;
+    r->ecs = cr->ecs;
+    r->conf = cr;
+    r->nanswers = (uint16_t)cr->nanswers;
+    r->rdata = xcalloc(cr->nanswers, sizeof(*r->rdata));
+    r->weight = xcalloc(cr->nanswers, sizeof(*r->weight));
+    memset(key, 0, sizeof(*key));
+    key->nanswers = r->nanswers;
+    key->closest = cr->closest;
+    bool has_fallback = false, has_boundary = false;
+    for (size_t i = 0; i < cr->nanswers; i++) {
+        const conf_answer_t *a = &cr->answers[i];
+        /* The value, parsed by the zone-file parser as "@ 0 IN TYPE value". */
+        size_t tl = strlen(a->value) + 64;
+        char *text = xmalloc(tl);
+        int n = snprintf(text, tl, "@ 0 IN %s %s\n", type, a->value);
+        rdata_cb_t rc = { 0 };
+        char perr[300];
+        zparse_opts_t zo = { .origin = cz->origin, .default_ttl = 0 };
+        int rcode = zparse_buffer(text, (size_t)n, "value", &zo, rdata_cb, &rc, perr, sizeof(perr));
+        free(text);
+        if (rcode < 0 || rc.count != 1) {
+            free(rc.rd);
+            const char *why = strstr(perr, ": ");
+            return fail(b, a->line, "%s.answers[%zu]: bad %s value '%s'%s%s", path, i, type,
+                        a->value, rcode < 0 ? ":" : "", rcode < 0 && why ? why + 1 : "");
+        }
+        r->rdata[i] = rc.rd;
+        r->weight[i] = a->weight ? a->weight : 1;
+        if (a->weight)
+            r->weighted = true;
+        key->boundary[i] = -1;
+        if (a->boundary) {
+            size_t bi;
+            for (bi = 0; bi < s->nb; bi++)
+                if (!strcmp(s->b[bi].name, a->boundary))
+                    break;
+            if (bi == s->nb)
+                return fail(b, a->line, "%s.answers[%zu]: unknown boundary '%s'", path, i,
+                            a->boundary);
+            key->boundary[i] = (int32_t)bi;
+            has_boundary = true;
+        } else {
+            has_fallback = true;
+        }
+        if (a->has_latlon) {
+            key->has_loc[i] = true;
+            key->lat[i] = a->lat;
+            key->lon[i] = a->lon;
+        } else if (a->location) {
+            geo_place_t pl;
+            if (geo_place_find(s->geo, a->location, &pl) < 0)
+                return fail(b, a->line, "%s.answers[%zu]: unknown location '%s'", path, i,
+                            a->location);
+            key->has_loc[i] = true;
+            key->lat[i] = pl.lat;
+            key->lon[i] = pl.lon;
+        } else if (cr->closest) {
+            warn(b, a->line, "%s.answers[%zu]: no location; it sorts after every answer "
+                             "that has one", path, i);
+        }
+    }
+    if (cr->closest && !s->geo)
+        return fail(b, cr->line, "%s: closest needs a geoip database", path);
+    if (has_boundary && !has_fallback)
+        warn(b, cr->line,
+             "%s: no fallback answer: clients outside every boundary get NODATA, which some "
+             "resolvers cache for everyone; add an answer without a boundary", path);
+    r->select = cr->select;
+    key->select = r->weighted ? 0 : cr->select;
+    return 0;
+}
+
+static bool key_equal(const pol_key_t *a, const pol_key_t *b)
+{
+    if (a->nanswers != b->nanswers || a->closest != b->closest || a->select != b->select)
+        return false;
+    for (uint16_t i = 0; i < a->nanswers; i++) {
+        if (a->boundary[i] != b->boundary[i] || a->has_loc[i] != b->has_loc[i])
+            return false;
+        if (a->has_loc[i] && (a->lat[i] != b->lat[i] || a->lon[i] != b->lon[i]))
+            return false;
+    }
+    return true;
+}
+
+int pol_set_build(pol_set_t **out, const conf_t *conf, const geo_db_t *geo, pol_warn_fn warnfn,
+                  void *warn_ctx, char *err, size_t errlen)
+{
+    build_t b = { .conf = conf, .err = err, .errlen = errlen, .warn = warnfn, .warn_ctx = warn_ctx };
+    pol_set_t *s = xcalloc(1, sizeof(*s));
+    s->geo = geo;
+    int rc = 0;
+    s->b = xcalloc(conf->nboundaries ? conf->nboundaries : 1, sizeof(*s->b));
+    for (size_t i = 0; i < conf->nboundaries && rc == 0; i++) {
+        rc = compile_boundary(&b, geo, &conf->boundaries[i], &s->b[i]);
+        s->nb++;
+    }
+    size_t total = 0;
+    for (size_t i = 0; i < conf->nzones; i++)
+        total += conf->zones[i].nroutes;
+    s->routes = xcalloc(total ? total : 1, sizeof(*s->routes));
+    pol_key_t *keys = xcalloc(total ? total : 1, sizeof(*keys));
+    for (size_t zi = 0; zi < conf->nzones && rc == 0; zi++) {
+        const conf_zone_t *cz = &conf->zones[zi];
+        for (size_t j = 0; j < cz->nroutes && rc == 0; j++) {
+            pol_route_t *r = &s->routes[s->nroutes];
+            s->nroutes++;
+            rc = compile_route(&b, s, cz, zi, &cz->routes[j], r, &keys[s->nroutes - 1]);
+        }
+    }
+    /* One table per distinct key. */
+    for (size_t i = 0; i < s->nroutes && rc == 0; i++) {
+        size_t k;
+        for (k = 0; k < s->npolicies; k++)
+            if (key_equal(&s->policies[k]->key, &keys[i]))
+                break;
+        if (k == s->npolicies) {
+            s->policies = xrealloc(s->policies, (s->npolicies + 1) * sizeof(*s->policies));
+            s->policies[s->npolicies++] = policy_build(s, &keys[i]);
+            const pol_policy_t *p = s->policies[k];
+            s->bytes += table_bytes(&p->t4, true) + table_bytes(&p->t6, false);
+        }
+        s->routes[i].policy = s->policies[k];
+    }
+    free(keys);
+    if (rc < 0) {
+        pol_set_free(s);
+        return rc;
+    }
+    *out = s;
+    return 0;
+}
+
+void pol_set_free(pol_set_t *s)
+{
+    if (!s)
+        return;
+    for (size_t i = 0; i < s->nroutes; i++) {
+        for (uint16_t j = 0; j < s->routes[i].nanswers; j++)
+            free((void *)s->routes[i].rdata[j]);
+        free(s->routes[i].rdata);
+        free(s->routes[i].weight);
+    }
+    free(s->routes);
+    for (size_t i = 0; i < s->npolicies; i++)
+        policy_free(s->policies[i]);
+    free(s->policies);
+    for (size_t i = 0; i < s->nb; i++)
+        boundary_clear(&s->b[i]);
+    free(s->b);
+    free(s);
+}
+
+size_t pol_set_route_count(const pol_set_t *s)
+{
+    return s->nroutes;
+}
+
+const pol_route_t *pol_set_route(const pol_set_t *s, size_t i)
+{
+    return i < s->nroutes ? &s->routes[i] : NULL;
+}
+
+size_t pol_set_policy_count(const pol_set_t *s)
+{
+    return s->npolicies;
+}
+
+size_t pol_set_bytes(const pol_set_t *s)
+{
+    return s->bytes;
+}
+
+const pol_route_t *pol_set_find(const pol_set_t *s, const uint8_t *owner, uint16_t type)
+{
+    for (size_t i = 0; i < s->nroutes; i++)
+        if (s->routes[i].type == type && dns_dname_equal(s->routes[i].owner, owner))
+            return &s->routes[i];
+    return NULL;
+}

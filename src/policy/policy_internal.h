@@ -1,0 +1,96 @@
+#pragma once
+
+#include "policy/policy.h"
+
+typedef unsigned __int128 u128;
+
+/* A network of an IP boundary. */
+typedef struct {
+    int family;
+    uint8_t prefix;
+    uint32_t v4;               /* host order */
+    u128 v6;
+} pol_net_t;
+
+typedef struct {
+    char cc[3];
+    char *city;
+} pol_city_t;
+
+/* A compiled boundary: places, cities and networks. */
+typedef struct {
+    char *name;
+    geo_place_t *places;
+    size_t nplaces;
+    pol_city_t *cities;
+    size_t ncities;
+    pol_net_t *nets;
+    size_t nnets;
+    unsigned line;
+} pol_boundary_t;
+
+/* Address → decision table for one family: sorted block starts, their prefix lengths and
+ * decision ids. Blocks cover the whole space. */
+typedef struct {
+    size_t n;
+    uint32_t *start4;          /* AF_INET */
+    u128 *start6;              /* AF_INET6 */
+    uint8_t *prefix;
+    uint32_t *dec;
+} pol_table_t;
+
+#define POL_DEC_V4ALIAS UINT32_MAX /* v6 block that aliases the IPv4 space */
+
+/* Everything that makes two routes decide alike. */
+typedef struct {
+    uint16_t nanswers;
+    int32_t boundary[64];      /* per answer: global boundary index, -1 = fallback */
+    bool has_loc[64];
+    double lat[64], lon[64];
+    bool closest;
+    unsigned select;           /* 0 when weighted (select applies after the shuffle) */
+} pol_key_t;
+
+struct pol_policy {
+    pol_key_t key;
+    pol_table_t t4, t6;
+    pol_decision_t **dec;
+    uint32_t ndec;
+    bool uniform;              /* one decision for every address: scope 0 */
+};
+
+struct pol_set {
+    const geo_db_t *geo;
+    pol_boundary_t *b;
+    size_t nb;
+    pol_route_t *routes;
+    size_t nroutes;
+    pol_policy_t **policies;
+    size_t npolicies;
+    size_t bytes;
+};
+
+/* Evaluate a key's filter chain for one location and IP-boundary membership (bit i of
+ * ipmask: global boundary i contains the address). Writes the ordered answer indexes
+ * into out and returns the count. Also used by explain. */
+unsigned pol_eval(const pol_set_t *s, const pol_key_t *k, uint32_t loc, const uint64_t *ipmask,
+                  uint16_t *out);
+
+/* Does boundary b contain location loc (geo part only)? */
+bool pol_boundary_geo_match(const pol_boundary_t *b, const geo_location_t *loc);
+
+/* Does boundary b contain the address (network part only)? */
+bool pol_boundary_net_match(const pol_boundary_t *b, int family, const uint8_t *addr);
+
+/* Address conversions. */
+static inline uint32_t pol_v4(const uint8_t *a)
+{
+    return (uint32_t)a[0] << 24 | (uint32_t)a[1] << 16 | (uint32_t)a[2] << 8 | a[3];
+}
+static inline u128 pol_v6(const uint8_t *a)
+{
+    u128 v = 0;
+    for (int i = 0; i < 16; i++)
+        v = v << 8 | a[i];
+    return v;
+}
