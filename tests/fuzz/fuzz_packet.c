@@ -58,13 +58,12 @@ static void setup(void)
         fprintf(stderr, "%s\n", err);
         abort();
     }
-    snapshot_t *s = snapshot_build(c, err, sizeof(err));
+    snapshot_t *s = snapshot_build(c, NULL, NULL, err, sizeof(err));
     if (!s) {
         fprintf(stderr, "%s\n", err);
         abort();
     }
     snapshot_publish(s);
-    conf_free(c);
     unlink(zpath);
     unlink(z2);
     rmdir(dir);
