@@ -157,9 +157,19 @@ def tmpdir(prefix="geocast-test-"):
     return d
 
 
+def _die_with_parent():
+    """In the child before exec: get SIGKILL if the test process dies (even by SIGKILL)."""
+    try:
+        import ctypes
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)   # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
+
+
 def spawn(argv, stdout=None, stderr=None, cwd=None):
     p = subprocess.Popen(argv, stdout=stdout or subprocess.DEVNULL, stderr=stderr or subprocess.DEVNULL,
-                         stdin=subprocess.DEVNULL, cwd=cwd, start_new_session=True)
+                         stdin=subprocess.DEVNULL, cwd=cwd, start_new_session=True,
+                         preexec_fn=_die_with_parent)
     _children.append(p)
     return p
 
@@ -676,16 +686,29 @@ def _nsd_supports(option_line, d):
     return rc == 0
 
 
-# NSD defaults that matter for a comparison (nsd.conf(5), NSD 4.6):
-#  - minimal-responses: no  -> additional section gets glue/addresses for NS/MX/SRV targets,
-#    authority section is NOT filled with the apex NS for positive answers (NSD never does).
-#  - refuse-any: no         -> ANY returns every RRset at the name.
-#  - round-robin: no        -> RRs in zone-file order.
-#  - rrl-ratelimit: 200 q/s per /24 in Debian's build -> must be 0 or the diff test gets TC=1
-#    "slip" replies and drops; we set it to 0 (and rrl-whitelist-ratelimit 0) when supported.
-#  - ipv4-edns-size / ipv6-edns-size: 1232 -> NSD never uses more than 1232 bytes of UDP payload,
-#    even when the client advertises 4096, and advertises 1232 in its OPT.
-#  - hide-identity/hide-version: no; nsid: unset (we set identity/nsid to match geocast's).
+# NSD 4.6 defaults that matter for a comparison, measured with this harness (all kept: the
+# differential test compares geocast against NSD as Debian ships it, except for RRL):
+#  - rrl-ratelimit: 200 q/s per /24 in Debian's build -> thousands of queries from 127.0.0.1
+#    would get TC=1 "slip" replies and drops; set to 0 (with rrl-whitelist-ratelimit 0) when this
+#    NSD knows the option (checked with nsd-checkconf).
+#  - minimal-responses: no -> positive answers carry the zone's apex NS RRset in authority and
+#    its addresses in additional; not for ANY, DS, CNAME chains that leave the zone or loop.
+#  - ANY (refuse-any: no) -> answered with ONE RRset (the first of the name), over UDP and TCP,
+#    without authority NS (RFC 8482 style).
+#  - TC replies -> header + question (+ OPT) with empty sections when the answer RRset does not
+#    fit; when an earlier RRset fitted (a DNAME before its synthesized CNAME) it is kept.
+#  - ipv4-edns-size: 1232 -> never more than 1232 bytes over UDP whatever the client offers;
+#    the OPT advertises 1232.
+#  - glue: referrals carry in-bailiwick glue (A and AAAA) in additional; also addresses of
+#    NS targets that are authoritative data of the zone (e.g. ns1.<apex> for a sibling).
+#  - CD and AD are cleared in answers (no DNSSEC); the header of a rejected query is echoed.
+#  - DS at a delegation point (and at the apex of a child zone served by the same NSD) is
+#    answered from the parent zone (RFC 4035 section 3.1.4.1).
+#  - BADVERS replies carry OPT version 0 without DO or NSID; REFUSED replies to EDNS queries
+#    carry an Extended DNS Error 20 (Not Authoritative).
+#  - CNAME loops: the two CNAMEs once, NOERROR. CNAME to a name in another zone the server
+#    serves: followed into that zone (with that zone's NS in authority).
+#  - hide-identity/hide-version: no; nsid unset (we set identity/version/nsid to geocast's).
 
 
 def start_nsd(zones, identity="node-a", version="geocast test", nsid_ascii="node-a", extra=""):

@@ -251,6 +251,11 @@ def truncation_checks(srv):
                "big TXT over UDP (%s): question echoed" % label)
         if edns is not False:
             tap.ok(m is not None and m.edns == 0, "big TXT over UDP (EDNS 512): OPT kept in the TC reply")
+    q = lib.make_query("big.example.com", "TXT", payload=512, options=[dns.edns.ECSOption("192.0.2.0", 24, 0)])
+    m = lib.parse(lib.udp_raw(q.to_wire(), port))
+    e = [o for o in m.options if o.otype == dns.edns.ECS] if m is not None else []
+    tap.ok(m is not None and (m.flags & dns.flags.TC) and len(e) == 1 and e[0].srclen == 24
+           and e[0].scopelen == 0, "big TXT over UDP with ECS: TC=1 and ECS still echoed")
     r = lib.tcp(lib.make_query("big.example.com", "TXT"), port)
     n = sum(len(rs) for rs in r.answer) if r else 0
     tap.ok(r is not None and not (r.flags & dns.flags.TC), "big TXT over TCP: TC=0")
@@ -320,6 +325,66 @@ def tcp_checks(srv):
         s.close()
 
 
+def tcp_limits_checks():
+    """tcp_idle_timeout closes an idle connection; tcp_max_clients does not stop UDP, and
+    TCP works again once connections are released."""
+    try:
+        srv = lib.start_geocast(None, {"example.com": EXAMPLE}, probe="example.com",
+                                extra_server={"tcp_idle_timeout": "1s", "tcp_max_clients": 2})
+    except RuntimeError as e:
+        tap.ok(False, "geocastd starts with tcp_idle_timeout: 1s, tcp_max_clients: 2")
+        tap.diag(str(e))
+        return
+    tap.ok(True, "geocastd starts with tcp_idle_timeout: 1s, tcp_max_clients: 2")
+    held = []
+    try:
+        s = socket.create_connection(("127.0.0.1", srv.port), timeout=2)
+        held.append(s)
+        t0 = time.monotonic()
+        closed = lib.tcp_closed_by_peer(s, timeout=4.0)
+        dt = time.monotonic() - t0
+        tap.ok(closed and dt >= 0.5, "tcp_idle_timeout 1s: an idle connection is closed (after %.1fs)" % dt)
+        # a connection with a query in flight is answered, then idles out too
+        wire = lib.make_query("www.example.com", "A", qid=77).to_wire()
+        s2 = socket.create_connection(("127.0.0.1", srv.port), timeout=2)
+        held.append(s2)
+        s2.sendall(struct.pack("!H", len(wire)) + wire)
+        deadline = time.monotonic() + 3 * lib.SLOW
+        h = lib._recv_exact(s2, 2, deadline)
+        body = lib._recv_exact(s2, struct.unpack("!H", h)[0], deadline) if h else None
+        m = lib.parse(body)
+        tap.ok(m is not None and m.id == 77, "TCP query answered before the idle timeout")
+        tap.ok(lib.tcp_closed_by_peer(s2, timeout=4.0), "...and the connection is closed once idle")
+        for x in held:
+            x.close()
+        held = []
+        # fill the TCP slots, then check UDP still works and TCP recovers after release
+        for _ in range(4):
+            try:
+                held.append(socket.create_connection(("127.0.0.1", srv.port), timeout=1))
+            except OSError:
+                break
+        r = lib.udp(lib.make_query("www.example.com", "A"), srv.port)
+        tap.ok(r is not None and r.rcode() == dns.rcode.NOERROR, "UDP answered while TCP slots are full")
+        for x in held:
+            x.close()
+        held = []
+        ok = False
+        deadline = time.monotonic() + 5 * lib.SLOW
+        while time.monotonic() < deadline and not ok:
+            r = lib.tcp(lib.make_query("www.example.com", "A"), srv.port, timeout=1.0)
+            ok = r is not None and r.rcode() == dns.rcode.NOERROR
+            if not ok:
+                time.sleep(0.1)
+        tap.ok(ok, "TCP answered again once the held connections are closed")
+        # SIGTERM with an open TCP connection still exits cleanly
+        held.append(socket.create_connection(("127.0.0.1", srv.port), timeout=1))
+    finally:
+        srv.stop_and_check()
+        for x in held:
+            x.close()
+
+
 def ipv6_checks(srv):
     out = lib.kdig(srv.port, "www.example.com", "AAAA", addr="::1")
     r = lib.parse_text_reply(out)
@@ -328,6 +393,37 @@ def ipv6_checks(srv):
     out = lib.kdig(srv.port, "www.example.com", "AAAA", "+tcp", addr="::1")
     r = lib.parse_text_reply(out)
     tap.ok(r is not None and r["rcode"] == "NOERROR", "listening on ::1 (TCP)") or tap.diag(out)
+
+
+def disabled_identity_checks():
+    """identity: false and version: false disable NSID and the CH TXT answers; workers: auto."""
+    try:
+        srv = lib.start_geocast(None, {"example.com": EXAMPLE}, probe="example.com",
+                                extra_server={"identity": False, "version": False, "workers": "auto"})
+    except RuntimeError as e:
+        tap.ok(False, "geocastd starts with identity: false, version: false, workers: auto")
+        tap.diag(str(e))
+        return
+    tap.ok(True, "geocastd starts with identity: false, version: false, workers: auto")
+    try:
+        q = lib.make_query("www.example.com", "A", options=[dns.edns.GenericOption(dns.edns.NSID, b"")])
+        r = lib.udp(q, srv.port)
+        tap.ok(r is not None and r.rcode() == dns.rcode.NOERROR and
+               not any(o.otype == dns.edns.NSID for o in r.options),
+               "identity: false: no NSID option in the reply")
+        for name in ("id.server", "hostname.bind", "version.bind", "version.server"):
+            r = lib.udp(lib.make_query(name, "TXT", rdclass="CH"), srv.port)
+            tap.ok(r is not None and not r.answer and r.rcode() != dns.rcode.NOERROR,
+                   "identity/version: false: CH TXT %s not answered (rcode %s)"
+                   % (name, dns.rcode.to_text(r.rcode()) if r else None))
+        # several workers answer (each query may land on any of them)
+        bad = 0
+        for i in range(50):
+            r = lib.udp(lib.make_query("www.example.com", "A"), srv.port, timeout=1.0)
+            bad += r is None or r.rcode() != dns.rcode.NOERROR
+        tap.is_(bad, 0, "workers: auto: 50 queries from fresh sockets all answered")
+    finally:
+        srv.stop_and_check()
 
 
 def check_mode():
@@ -400,6 +496,8 @@ def main():
     finally:
         srv.stop_and_check()
     if peer == "geocastd":
+        disabled_identity_checks()
+        tcp_limits_checks()
         check_mode()
     tap.done()
 
