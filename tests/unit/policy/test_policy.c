@@ -1,0 +1,243 @@
+/* The filter chain and the compiled tables, on the small generated City database. */
+#include <arpa/inet.h>
+#include <math.h>
+
+#include "conf/conf.h"
+#include "dns/rrtype.h"
+#include "geo/geo_test_util.h"
+#include "policy/policy.h"
+#include "tap.h"
+#include "zone/zone.h"
+
+static int warnings;
+static void count_warn(void *ctx, const char *msg)
+{
+    (void)ctx;
+    printf("# warning: %s\n", msg);
+    warnings++;
+}
+
+static const char yaml[] =
+    "boundaries:\n"
+    "  Americas: [nam, sam]\n"
+    "  USA: [US]\n"
+    "  EUR: [EU]\n"
+    "  office: [1.2.3.128/25, \"2a00:1000:1::/48\"]\n"
+    "  LA: [\"US/Los Angeles\"]\n"
+    "zones:\n"
+    "  example.com:\n"
+    "    file: /nonexistent\n"
+    "    routes:\n"
+    "      union: { A: { answers: [ {value: 192.0.2.1, boundary: Americas},\n"
+    "                               {value: 192.0.2.2, boundary: USA},\n"
+    "                               {value: 192.0.2.3} ] } }\n"
+    "      ipgeo: { A: { answers: [ {value: 192.0.2.1, boundary: office},\n"
+    "                               {value: 192.0.2.2, boundary: EUR},\n"
+    "                               {value: 192.0.2.3} ] } }\n"
+    "      nofb: { A: { answers: [ {value: 192.0.2.1, boundary: USA} ] } }\n"
+    "      city: { A: { answers: [ {value: 192.0.2.1, boundary: LA}, {value: 192.0.2.9} ] } }\n"
+    "      near: { A: { closest: {select: 1}, answers: [\n"
+    "                  {value: 192.0.2.1, location: [34.05, -118.24]},\n"
+    "                  {value: 192.0.2.2, location: [40.71, -74.0]},\n"
+    "                  {value: 192.0.2.3, location: JP} ] } }\n"
+    "      nearall: { A: { closest: {select: 10}, answers: [\n"
+    "                  {value: 192.0.2.1, location: [34.05, -118.24]},\n"
+    "                  {value: 192.0.2.2, location: [40.71, -74.0]},\n"
+    "                  {value: 192.0.2.3, location: JP} ] } }\n"
+    "      tie: { A: { closest: true, answers: [\n"
+    "                  {value: 192.0.2.1, location: [10, 10]},\n"
+    "                  {value: 192.0.2.2, location: [10, 10]},\n"
+    "                  {value: 192.0.2.3, location: [0, 0]} ] } }\n"
+    "      same: { A: { answers: [192.0.2.1, 192.0.2.2] } }\n"
+    "      sel: { A: { select: 2, answers: [192.0.2.1, 192.0.2.2, 192.0.2.3] } }\n"
+    "      wt: { A: { select: 1, answers: [ {value: 192.0.2.1, weight: 1},\n"
+    "                                       {value: 192.0.2.2, weight: 3} ] } }\n"
+    "      mx: { MX: { answers: [ {value: \"10 mail\", boundary: USA}, \"20 other.example.net.\" ] } }\n";
+
+static pol_set_t *set;
+
+static pol_result_t decide(const char *route, const char *addr)
+{
+    uint8_t owner[DNS_NAME_MAX], a[16];
+    char name[128];
+    snprintf(name, sizeof(name), "%s.example.com.", route);
+    dns_dname_from_text(name, strlen(name), NULL, owner);
+    uint16_t type = strcmp(route, "mx") ? DNS_T_A : DNS_T_MX;
+    const pol_route_t *r = pol_set_find(set, owner, type);
+    pol_result_t res = { 0 };
+    int fam = strchr(addr, ':') ? AF_INET6 : AF_INET;
+    if (!r || inet_pton(fam, addr, a) != 1) {
+        printf("# no route %s or bad address %s\n", route, addr);
+        return res;
+    }
+    pol_route_decide(r, fam, a, &res);
+    return res;
+}
+
+/* The decision as a string of answer numbers (1-based), e.g. "12". */
+static const char *list(const char *route, const char *addr, unsigned *scope)
+{
+    static char buf[70];
+    pol_result_t r = decide(route, addr);
+    size_t o = 0;
+    for (unsigned i = 0; r.d && i < r.d->n; i++)
+        buf[o++] = (char)('1' + r.d->idx[i]);
+    buf[o] = 0;
+    if (scope)
+        *scope = r.scope;
+    return buf;
+}
+
+int main(void)
+{
+    (void)tloc;
+    const char *dir = geo_test_data_dir();
+    char path[600], err[512];
+    snprintf(path, sizeof(path), "%s/geo-city.mmdb", dir);
+    geo_db_t *geo = NULL;
+    if (geo_db_load_mmdb(&geo, path, err, sizeof(err)) < 0) {
+        printf("Bail out! %s\n", err);
+        return 1;
+    }
+    conf_t *conf = conf_load_buffer(yaml, strlen(yaml), "t.yaml", ".", err, sizeof(err));
+    if (!conf) {
+        printf("Bail out! %s\n", err);
+        return 1;
+    }
+    is_int(pol_set_build(&set, conf, geo, count_warn, NULL, err, sizeof(err)), 0, "routes compile");
+    if (!set) {
+        printf("# %s\n", err);
+        return done_testing();
+    }
+    is_int(warnings, 1, "warned about the route without fallback (nofb)");
+    ok(pol_set_policy_count(set) < pol_set_route_count(set), "routes with the same policy share a table (%zu tables, %zu routes)",
+       pol_set_policy_count(set), pol_set_route_count(set));
+
+    unsigned sc;
+    /* boundaries: union, fallback */
+    is_str(list("union", "1.2.3.1", NULL), "12", "US client: Americas and USA answers (union)");
+    is_str(list("union", "1.2.3.129", NULL), "3", "Belgian client: fallback");
+    is_str(list("union", "5.8.0.1", NULL), "3", "Japanese client: fallback");
+    is_str(list("union", "9.9.9.9", NULL), "3", "address not in the data: fallback");
+    is_str(list("union", "2600:1000::1", NULL), "12", "IPv6 US client");
+    is_str(list("union", "::ffff:1.2.3.1", NULL), "12", "IPv4-mapped IPv6 follows the IPv4 data");
+
+    /* IP and geo boundaries together */
+    is_str(list("ipgeo", "1.2.3.129", NULL), "12", "office network in Europe: both answers");
+    is_str(list("ipgeo", "5.9.0.1", NULL), "2", "Swiss client: geo only");
+    is_str(list("ipgeo", "1.2.3.1", NULL), "3", "US client: fallback");
+    is_str(list("ipgeo", "2a00:1000:1::5", NULL), "12", "IPv6 office network (also in EU)");
+    is_str(list("ipgeo", "2a00:1000:2::5", NULL), "2", "IPv6 London: EU only");
+
+    /* no fallback: NODATA */
+    is_str(list("nofb", "5.8.0.1", &sc), "", "no match and no fallback: nothing");
+    ok(sc > 0, "...and that empty answer is location-dependent (scope /%u)", sc);
+
+    /* cities */
+    is_str(list("city", "1.2.4.7", NULL), "1", "Los Angeles client matches the city boundary");
+    is_str(list("city", "1.2.5.7", NULL), "2", "San Francisco client does not");
+
+    /* closest */
+    is_str(list("near", "1.2.5.1", NULL), "1", "San Francisco: Los Angeles answer is nearest");
+    is_str(list("near", "1.2.3.1", NULL), "2", "New York: New York answer");
+    is_str(list("near", "5.8.0.1", NULL), "3", "Tokyo: JP answer");
+    is_str(list("near", "1.2.3.129", NULL), "2", "Brussels: New York is nearer than LA and Tokyo");
+    is_str(list("nearall", "5.9.0.1", NULL), "231", "Zurich: all three, nearest first (select > list)");
+    is_str(list("near", "5.6.0.1", NULL), "1", "client without coordinates: configured order");
+    is_str(list("near", "9.9.9.9", NULL), "1", "unknown client: configured order");
+    is_str(list("tie", "1.2.3.1", NULL), "312", "equal distances keep configured order (1 before 2)");
+
+    /* haversine */
+    double d = geo_distance_km(51.5074, -0.1278, 48.8566, 2.3522);
+    ok(fabs(d - 343.6) < 2, "London-Paris %.1f km", d);
+
+    /* scope */
+    list("union", "1.2.3.1", &sc);
+    is_int(sc, 25, "scope: the US /25 next to the Belgian /25");
+    list("union", "1.2.4.1", &sc);
+    is_int(sc, 22, "scope: 1.2.4.0/22 is all US (the widest block clear of the Belgian /25)");
+    list("same", "1.2.3.1", &sc);
+    is_int(sc, 0, "a route with one answer list for everyone has scope 0");
+    is_str(list("same", "5.8.0.1", NULL), "12", "...and returns all its answers");
+    is_str(list("sel", "1.2.3.1", NULL), "12", "select 2 keeps the first two");
+
+    /* weights: over 4000 draws answer 2 (weight 3) comes first about 3/4 of the time */
+    const pol_route_t *wt = pol_set_find(set, (const uint8_t *)"\2wt\7example\3com", DNS_T_A);
+    pol_result_t res = decide("wt", "1.2.3.1");
+    uint64_t rng = 12345;
+    int second = 0, n1 = 0;
+    for (int i = 0; i < 4000; i++) {
+        uint16_t out[4];
+        unsigned n = pol_route_order(wt, &res, &rng, out, 4);
+        n1 += n == 1;
+        second += out[0] == 1;
+    }
+    is_int(n1, 4000, "weighted route: select 1 after the shuffle");
+    ok(second > 2700 && second < 3300, "weight 3 of 4 wins %d of 4000", second);
+
+    /* MX values are parsed relative to the zone */
+    const pol_route_t *mx = pol_set_find(set, (const uint8_t *)"\2mx\7example\3com", DNS_T_MX);
+    ok(mx && zone_rd_len(mx->rdata[0]) == 2 + 18 &&
+           !memcmp(zone_rd_data(mx->rdata[0]) + 2, "\4mail\7example\3com", 18),
+       "MX value 'mail' is made absolute with the zone origin");
+
+    /* private addresses */
+    uint8_t a[16];
+    const char *priv[] = { "10.1.2.3", "192.168.0.1", "127.0.0.1", "172.16.5.5", "169.254.1.1",
+                           "192.0.2.1", "100.64.0.1", "fd00::1", "fe80::1", "::1", "2001:db8::1",
+                           "::ffff:10.0.0.1" };
+    for (size_t i = 0; i < ARRAY_SIZE(priv); i++) {
+        int fam = strchr(priv[i], ':') ? AF_INET6 : AF_INET;
+        inet_pton(fam, priv[i], a);
+        ok(pol_addr_is_private(fam, a), "%s is private", priv[i]);
+    }
+    const char *pub[] = { "8.8.8.8", "1.2.3.4", "2a00:1000::1", "::ffff:8.8.8.8" };
+    for (size_t i = 0; i < ARRAY_SIZE(pub); i++) {
+        int fam = strchr(pub[i], ':') ? AF_INET6 : AF_INET;
+        inet_pton(fam, pub[i], a);
+        ok(!pol_addr_is_private(fam, a), "%s is public", pub[i]);
+    }
+    pol_set_free(set);
+
+    /* errors name the config line and key */
+    struct {
+        const char *y, *want;
+    } bad[] = {
+        { "boundaries: {X: [XX]}\nzones: {a.: {file: f}}\n", "t.yaml:1: boundaries.X: unknown place 'XX'" },
+        { "boundaries: {X: [1.2.3.4/33]}\nzones: {a.: {file: f}}\n", "bad network" },
+        { "boundaries: {X: [1.2.3.4/24]}\nzones: {a.: {file: f}}\n", "bits set beyond /24" },
+        { "zones:\n  a.:\n    file: f\n    routes: {w: {A: {answers: [{value: 1.2.3.4, boundary: Nope}]}}}\n",
+          "routes.w.A.answers[0]: unknown boundary 'Nope'" },
+        { "zones:\n  a.:\n    file: f\n    routes: {w: {A: {answers: [\"1.2.3\"]}}}\n", "bad A value '1.2.3'" },
+        { "zones:\n  a.:\n    file: f\n    routes: {w: {AAAA: {answers: [\"1.2.3.4\"]}}}\n", "bad AAAA value" },
+        { "zones:\n  a.:\n    file: f\n    routes: {w: {A: {closest: true, answers: [{value: 1.2.3.4, location: Atlantis}]}}}\n",
+          "unknown location 'Atlantis'" },
+    };
+    for (size_t i = 0; i < ARRAY_SIZE(bad); i++) {
+        conf_t *c = conf_load_buffer(bad[i].y, strlen(bad[i].y), "t.yaml", ".", err, sizeof(err));
+        pol_set_t *s2 = NULL;
+        int rc = c ? pol_set_build(&s2, c, geo, NULL, NULL, err, sizeof(err)) : -1;
+        ok(rc < 0 && strstr(err, bad[i].want), "rejected: %s (%s)", bad[i].want, err);
+        pol_set_free(s2);
+        conf_free(c);
+    }
+    struct {
+        const char *y, *want;
+    } badconf[] = {
+        { "zones:\n  a.:\n    file: f\n    routes: {w: {NS: {answers: [x]}}}\n", "routed types are" },
+        { "zones:\n  a.:\n    file: f\n    routes: {w: {A: {answers: []}}}\n", "1 to 64 answers" },
+        { "zones:\n  a.:\n    file: f\n    routes: {w: {A: {answer: [x]}}}\n", "w.A.answer: unknown key" },
+        { "zones:\n  a.:\n    file: f\n    routes: {w: {A: {answers: [{value: x, weight: 0}]}}}\n", "weight" },
+        { "zones:\n  a.:\n    file: f\n    routes: {w: {A: {answers: [{value: x, location: [100, 0]}]}}}\n", "latitude" },
+        { "geoip: {}\nzones: {a.: {file: f}}\n", "needs 'mmdb' or 'sources'" },
+        { "boundaries: {X: [US], X: [JP]}\nzones: {a.: {file: f}}\n", "declared twice" },
+    };
+    for (size_t i = 0; i < ARRAY_SIZE(badconf); i++) {
+        conf_t *c = conf_load_buffer(badconf[i].y, strlen(badconf[i].y), "t.yaml", ".", err, sizeof(err));
+        ok(!c && strstr(err, badconf[i].want), "config rejected: %s (%s)", badconf[i].want, err);
+        conf_free(c);
+    }
+    conf_free(conf);
+    geo_db_free(geo);
+    return done_testing();
+}
