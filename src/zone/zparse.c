@@ -176,8 +176,8 @@ static int do_include(zp_t *p, const zp_tok_t *ft, const uint8_t *origin)
     }
     for (zp_frame_t *a = f; a; a = a->parent) {
         if (a->has_id && a->dev == st.st_dev && a->ino == st.st_ino) {
-            rc = zp_error(p, ft->line, ERR_PARSE, "$INCLUDE loop: '%s' is already being read",
-                          path);
+            rc =
+                zp_error(p, ft->line, ERR_PARSE, "$INCLUDE loop: '%s' is already being read", path);
             free(buf);
             free(path);
             return rc;
@@ -203,6 +203,11 @@ static int do_include(zp_t *p, const zp_tok_t *ft, const uint8_t *origin)
     p->cur = &child;
     rc = parse_stream(p);
     p->cur = f;
+    /* The origin reverts (RFC 1035); TTL state carries over, as in BIND and NSD. */
+    f->has_dollar_ttl = child.has_dollar_ttl;
+    f->dollar_ttl = child.dollar_ttl;
+    f->has_last_ttl = child.has_last_ttl;
+    f->last_ttl = child.last_ttl;
     free(child.dir);
     free(buf);
     free(path);
@@ -210,6 +215,24 @@ static int do_include(zp_t *p, const zp_tok_t *ft, const uint8_t *origin)
 }
 
 /* --- directives and records ------------------------------------------------------------- */
+
+/* NSD rejects relative names in $ORIGIN and $INCLUDE, so we do too. */
+static int absolute_name(zp_t *p, const zp_tok_t *t, const char *what, uint8_t out[DNS_NAME_MAX])
+{
+    char show[200];
+    bool dot = t->kind == ZP_TOK_WORD && t->len > 0 && t->s[t->len - 1] == '.';
+    if (dot && t->len >= 2 && t->s[t->len - 2] == '\\') {
+        /* "\\." ends with an escaped dot unless the backslash is itself escaped */
+        size_t n = 0;
+        for (size_t i = t->len - 1; i > 0 && t->s[i - 1] == '\\'; i--)
+            n++;
+        dot = n % 2 == 0;
+    }
+    if (!dot)
+        return zp_error(p, t->line, ERR_PARSE, "%s '%s' must be an absolute name (ending in '.')",
+                        what, zp_show(t, show));
+    return zp_name(p, t, what, out);
+}
 
 static int directive(zp_t *p, const zp_tok_t *d)
 {
@@ -219,7 +242,8 @@ static int directive(zp_t *p, const zp_tok_t *d)
     int rc;
     if (tok_is(d, "$ORIGIN")) {
         uint8_t name[DNS_NAME_MAX];
-        if ((rc = zp_field(p, &t, "$ORIGIN name")) < 0 || (rc = zp_name(p, &t, "$ORIGIN", name)) < 0)
+        if ((rc = zp_field(p, &t, "$ORIGIN name")) < 0 ||
+            (rc = absolute_name(p, &t, "$ORIGIN", name)) < 0)
             return rc;
         memcpy(f->origin, name, (size_t)rc);
         return expect_end(p, "$ORIGIN");
@@ -245,13 +269,18 @@ static int directive(zp_t *p, const zp_tok_t *d)
             return rc;
         if (rc > 0) {
             zp_next(p, &t);
-            if ((rc = zp_name(p, &t, "$INCLUDE origin", origin)) < 0)
+            if ((rc = absolute_name(p, &t, "$INCLUDE origin", origin)) < 0)
                 return rc;
             has_origin = true;
         }
         if ((rc = expect_end(p, "$INCLUDE")) < 0)
             return rc;
-        return do_include(p, &file, has_origin ? origin : NULL);
+        rc = do_include(p, &file, has_origin ? origin : NULL);
+        /* BIND goes back to the owner before the $INCLUDE, NSD keeps the included file's
+         * last owner: make the next record name its owner. */
+        f->has_owner = false;
+        f->owner_after_include = true;
+        return rc;
     }
     return zp_error(p, d->line, ERR_UNSUPPORTED, "unknown directive '%s'", zp_show(d, show));
 }
@@ -269,6 +298,10 @@ static int record(zp_t *p, zp_tok_t *t)
         if ((rc = zp_field(p, t, "type")) < 0)
             return rc;
     } else if (!f->has_owner) {
+        if (f->owner_after_include)
+            return zp_error(p, line, ERR_PARSE,
+                            "no owner name after $INCLUDE (servers disagree on which owner "
+                            "applies; write it out)");
         return zp_error(p, line, ERR_PARSE,
                         "no owner name (the first record must start in column 0)");
     }
@@ -414,8 +447,8 @@ static int check_opts(const zparse_opts_t *opts, const char *name, char *err, si
     return ERR_INVAL;
 }
 
-int zparse_file(const char *path, const zparse_opts_t *opts, zparse_cb_t cb, void *ctx,
-                char *err, size_t errlen)
+int zparse_file(const char *path, const zparse_opts_t *opts, zparse_cb_t cb, void *ctx, char *err,
+                size_t errlen)
 {
     char errbuf[128];
     int rc = check_opts(opts, path, err, errlen);

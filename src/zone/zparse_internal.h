@@ -26,10 +26,10 @@ typedef enum { ZP_TOK_WORD, ZP_TOK_QUOTED, ZP_TOK_EOL, ZP_TOK_EOF } zp_tok_kind_
 typedef struct {
     const char *s;
     size_t len;
-    unsigned line;     /* line where the token starts */
+    unsigned line; /* line where the token starts */
     zp_tok_kind_t kind;
-    bool bol;          /* starts in column 0 */
-    bool glued;        /* no blank, comment or parenthesis since the previous token */
+    bool bol;   /* starts in column 0 */
+    bool glued; /* no blank, comment or parenthesis since the previous token */
 } zp_tok_t;
 
 typedef struct {
@@ -45,8 +45,8 @@ typedef struct {
 typedef struct zp_frame zp_frame_t;
 struct zp_frame {
     zp_frame_t *parent;
-    const char *name;   /* for messages and zparse_rr_t.file */
-    char *dir;          /* directory for relative $INCLUDE, NULL: current directory */
+    const char *name; /* for messages and zparse_rr_t.file */
+    char *dir;        /* directory for relative $INCLUDE, NULL: current directory */
     bool has_id;
     dev_t dev;
     ino_t ino;
@@ -57,6 +57,7 @@ struct zp_frame {
     uint8_t origin[DNS_NAME_MAX];
     uint8_t owner[DNS_NAME_MAX];
     bool has_owner;
+    bool owner_after_include; /* has_owner was cleared by an $INCLUDE */
     bool has_dollar_ttl, has_last_ttl;
     uint32_t dollar_ttl, last_ttl;
 };
@@ -73,7 +74,7 @@ typedef struct {
     void *cb_ctx;
     char *err;
     size_t errlen;
-    bool failed;         /* an error message has been written */
+    bool failed; /* an error message has been written */
     zp_frame_t *cur;
     unsigned max_depth;
     /* RDATA under construction; writes past the end only set rd_over (sticky). */
@@ -81,9 +82,9 @@ typedef struct {
     size_t rdlen;
     bool rd_over;
     /* Lazily allocated work areas. */
-    uint8_t *scratch;         /* ZP_SCRATCH_MAX bytes */
-    uint8_t *svbuf;           /* ZP_RDATA_MAX bytes: SvcParam values */
-    zp_svc_param_t *svc;      /* ZP_SVC_MAX entries */
+    uint8_t *scratch;    /* ZP_SCRATCH_MAX bytes */
+    uint8_t *svbuf;      /* ZP_RDATA_MAX bytes: SvcParam values */
+    zp_svc_param_t *svc; /* ZP_SVC_MAX entries */
 } zp_t;
 
 /* --- errors (zparse.c) ------------------------------------------------------------------ */

@@ -130,8 +130,7 @@ static int lex(zp_t *p, zp_lex_t *lx, zp_tok_t *t)
             continue;
         case ')':
             if (!lx->paren_line)
-                return zp_error(p, lx->line, ERR_PARSE,
-                                "unbalanced parentheses: ')' without '('");
+                return zp_error(p, lx->line, ERR_PARSE, "unbalanced parentheses: ')' without '('");
             lx->paren_line = 0;
             lx->pos++;
             sep = true;
@@ -322,8 +321,8 @@ int zp_name(zp_t *p, const zp_tok_t *t, const char *what, uint8_t out[DNS_NAME_M
     int n = dns_dname_from_text(t->s, t->len, p->cur->origin, out);
     if (n == ERR_LIMIT) {
         if (has_long_label(t->s, t->len))
-            return zp_error(p, t->line, ERR_LIMIT, "label longer than 63 bytes in %s '%s'",
-                            what, zp_show(t, show));
+            return zp_error(p, t->line, ERR_LIMIT, "label longer than 63 bytes in %s '%s'", what,
+                            zp_show(t, show));
         return zp_error(p, t->line, ERR_LIMIT, "%s '%s' longer than 255 bytes", what,
                         zp_show(t, show));
     }
@@ -569,8 +568,8 @@ long zp_base64_decode(const uint8_t *in, size_t len, uint8_t *out, size_t cap)
                     return -1;
             }
         }
-        uint32_t q = (uint32_t)v[0] << 18 | (uint32_t)v[1] << 12 | (uint32_t)v[2] << 6 |
-                     (uint32_t)v[3];
+        uint32_t q =
+            (uint32_t)v[0] << 18 | (uint32_t)v[1] << 12 | (uint32_t)v[2] << 6 | (uint32_t)v[3];
         size_t n = 3 - (size_t)pad;
         if (o + n > cap)
             return -2;
@@ -596,8 +595,7 @@ int zp_rd_base64_rest(zp_t *p, const char *what)
         if (!line)
             line = t.line;
         if (t.kind != ZP_TOK_WORD)
-            return zp_error(p, t.line, ERR_PARSE, "bad base64 in %s '%s'", what,
-                            zp_show(&t, show));
+            return zp_error(p, t.line, ERR_PARSE, "bad base64 in %s '%s'", what, zp_show(&t, show));
         if (t.len > ZP_SCRATCH_MAX - n)
             return zp_error(p, t.line, ERR_LIMIT, "%s too long", what);
         memcpy(text + n, t.s, t.len);

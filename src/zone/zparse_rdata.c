@@ -232,7 +232,7 @@ static int rd_eui(zp_t *p, size_t octets)
         int v = 0;
         for (int k = 0; k < 2; k++) {
             char c = s[k];
-            int d = (c >= '0' && c <= '9')                   ? c - '0'
+            int d = (c >= '0' && c <= '9')                     ? c - '0'
                     : ((c | 0x20) >= 'a' && (c | 0x20) <= 'f') ? (c | 0x20) - 'a' + 10
                                                                : -1;
             if (d < 0)

@@ -22,8 +22,8 @@ enum {
 };
 
 static const char *const svc_names[] = {
-    "mandatory", "alpn", "no-default-alpn", "port", "ipv4hint",
-    "ech",       "ipv6hint", "dohpath",     "ohttp",
+    "mandatory", "alpn",     "no-default-alpn", "port",  "ipv4hint",
+    "ech",       "ipv6hint", "dohpath",         "ohttp",
 };
 
 /* Key mnemonic or keyNNNNN (no leading zeros, 65535 is reserved). Returns -1 if bad. */
@@ -58,8 +58,8 @@ static int cmp_param(const void *a, const void *b)
  * Split a decoded value on ',' (RFC 9460 appendix A.1: a backslash in the decoded value
  * escapes the next byte). Calls item() for each; items are written to tmp.
  */
-typedef int (*svc_item_fn)(zp_t *p, unsigned line, const uint8_t *item, size_t len,
-                           uint8_t *out, size_t cap, size_t *olen);
+typedef int (*svc_item_fn)(zp_t *p, unsigned line, const uint8_t *item, size_t len, uint8_t *out,
+                           size_t cap, size_t *olen);
 
 static int svc_list(zp_t *p, unsigned line, const char *keyname, const uint8_t *v, size_t len,
                     svc_item_fn item, uint8_t *out, size_t cap, size_t *olen)
@@ -93,8 +93,8 @@ static int svc_list(zp_t *p, unsigned line, const char *keyname, const uint8_t *
     return 0;
 }
 
-static int put_out(zp_t *p, unsigned line, uint8_t *out, size_t cap, size_t *olen,
-                   const void *data, size_t n)
+static int put_out(zp_t *p, unsigned line, uint8_t *out, size_t cap, size_t *olen, const void *data,
+                   size_t n)
 {
     if (n > cap - *olen)
         return zp_error(p, line, ERR_LIMIT, "RDATA longer than 65535 bytes");
@@ -117,7 +117,8 @@ static int item_addr(zp_t *p, unsigned line, const uint8_t *item, size_t len, ui
     char buf[64];
     uint8_t addr[16];
     if (len >= sizeof(buf) || memchr(item, 0, len))
-        return zp_error(p, line, ERR_PARSE, "bad %s in SvcParam", af == AF_INET ? "IPv4 address" : "IPv6 address");
+        return zp_error(p, line, ERR_PARSE, "bad %s in SvcParam",
+                        af == AF_INET ? "IPv4 address" : "IPv6 address");
     memcpy(buf, item, len);
     buf[len] = 0;
     if (inet_pton(af, buf, addr) != 1)
@@ -151,8 +152,8 @@ static int item_key(zp_t *p, unsigned line, const uint8_t *item, size_t len, uin
 }
 
 /* Convert one decoded value of key into wire form at out. */
-static int svc_value(zp_t *p, unsigned line, int key, bool has_value, const uint8_t *v,
-                     size_t len, uint8_t *out, size_t cap, size_t *olen)
+static int svc_value(zp_t *p, unsigned line, int key, bool has_value, const uint8_t *v, size_t len,
+                     uint8_t *out, size_t cap, size_t *olen)
 {
     char kbuf[16];
     const char *kn = key < (int)ARRAY_SIZE(svc_names) ? svc_names[key] : kbuf;
@@ -185,9 +186,9 @@ static int svc_value(zp_t *p, unsigned line, int key, bool has_value, const uint
         uint64_t port;
         if (!zp_parse_uint((const char *)v, len, 65535, &port))
             return zp_error(p, line, ERR_PARSE, "bad port in SvcParam port");
-        wr_u16(out, (uint16_t)port);
-        *olen = 2;
-        return 0;
+        uint8_t b[2];
+        wr_u16(b, (uint16_t)port);
+        return put_out(p, line, out, cap, olen, b, 2);
     }
     case SVC_IPV4HINT:
         return svc_list(p, line, kn, v, len, item_v4, out, cap, olen);
@@ -195,6 +196,8 @@ static int svc_value(zp_t *p, unsigned line, int key, bool has_value, const uint
         return svc_list(p, line, kn, v, len, item_v6, out, cap, olen);
     case SVC_ECH: {
         long n = len ? zp_base64_decode(v, len, out, cap) : -1;
+        if (n == -2)
+            return zp_error(p, line, ERR_LIMIT, "RDATA longer than 65535 bytes");
         if (n < 0)
             return zp_error(p, line, ERR_PARSE, "bad base64 in SvcParam ech");
         *olen = (size_t)n;
@@ -235,8 +238,8 @@ int zp_rdata_svcb(zp_t *p, uint16_t type)
         size_t vlen = eq ? t.len - klen - 1 : 0;
         int key = svc_key(t.s, klen);
         if (key < 0)
-            return zp_error(p, t.line, ERR_PARSE, "unknown SvcParam key '%.*s'",
-                            (int)MIN(klen, 40), t.s);
+            return zp_error(p, t.line, ERR_PARSE, "unknown SvcParam key '%.*s'", (int)MIN(klen, 40),
+                            t.s);
         if (eq && vlen == 0) {
             zp_tok_t q;
             if ((rc = zp_peek(p, &q)) < 0)

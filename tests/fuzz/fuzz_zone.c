@@ -68,8 +68,8 @@ static int touch_cb(void *ctx, const zparse_rr_t *rr, char *err, size_t errlen)
     fuzz_ctx_t inner = {.want = rr->rdata, .wantlen = rr->rdlen};
     zparse_opts_t opts = {.origin = fuzz_origin, .default_ttl = 3600};
     char ierr[256];
-    int rc = zparse_buffer(text, (size_t)o, "roundtrip", &opts, inner_cb, &inner, ierr,
-                           sizeof(ierr));
+    int rc =
+        zparse_buffer(text, (size_t)o, "roundtrip", &opts, inner_cb, &inner, ierr, sizeof(ierr));
     if (rc != 0 || inner.nested != 1) {
         fprintf(stderr, "round trip failed: %s\n%.*s", ierr, o, text);
         abort();
@@ -100,8 +100,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     zparse_opts_t opts = {.origin = fuzz_origin, .default_ttl = 3600};
     fuzz_ctx_t ctx = {0};
     char err[256];
-    int rc = zparse_buffer((const char *)data, size, "fuzz", &opts, touch_cb, &ctx, err,
-                           sizeof(err));
+    int rc =
+        zparse_buffer((const char *)data, size, "fuzz", &opts, touch_cb, &ctx, err, sizeof(err));
     if (rc > 0 || (rc < 0 && (err[0] == 0 || strlen(err) >= sizeof(err))))
         abort();
     volatile unsigned sink = ctx.sum;

@@ -80,11 +80,12 @@ static void test_classes(void)
 
 static void test_name_kind(void)
 {
-    const uint16_t compress[] = {DNS_T_NS, DNS_T_CNAME, DNS_T_SOA, DNS_T_PTR, DNS_T_MX, 3, 4, 7, 8, 9, 14};
-    const uint16_t plain[] = {DNS_T_DNAME, DNS_T_SRV, DNS_T_NAPTR, DNS_T_RP, DNS_T_AFSDB,
-                              DNS_T_KX, 21, DNS_T_SVCB, DNS_T_HTTPS};
-    const uint16_t none[] = {DNS_T_A, DNS_T_AAAA, DNS_T_TXT, DNS_T_CAA, DNS_T_DS, DNS_T_HINFO,
-                             65000};
+    const uint16_t compress[] = {DNS_T_NS, DNS_T_CNAME, DNS_T_SOA, DNS_T_PTR, DNS_T_MX, 3,
+                                 4,        7,           8,         9,         14};
+    const uint16_t plain[] = {DNS_T_DNAME, DNS_T_SRV, DNS_T_NAPTR, DNS_T_RP,   DNS_T_AFSDB,
+                              DNS_T_KX,    21,        DNS_T_SVCB,  DNS_T_HTTPS};
+    const uint16_t none[] = {DNS_T_A,  DNS_T_AAAA,  DNS_T_TXT, DNS_T_CAA,
+                             DNS_T_DS, DNS_T_HINFO, 65000};
     for (size_t i = 0; i < sizeof(compress) / sizeof(compress[0]); i++)
         is_int(dns_rrtype_name_kind(compress[i]), DNS_RDNAME_COMPRESS, "type %u compresses",
                compress[i]);
@@ -113,8 +114,8 @@ static void test_rdata_names(void)
     is_int(dns_rdata_names(DNS_T_KX, mx, sizeof(mx), o), 1, "KX: one name");
     is_int(o[0], 2, "KX name at 2");
 
-    static const uint8_t soa[] = {2, 'n', 's', 0, 1, 'h', 0, 0, 0, 0, 1, 0, 0, 0, 2,
-                                  0, 0, 0, 3, 0, 0, 0, 4, 0, 0, 0, 5};
+    static const uint8_t soa[] = {2, 'n', 's', 0, 1, 'h', 0, 0, 0, 0, 1, 0, 0, 0,
+                                  2, 0,   0,   0, 3, 0,   0, 0, 4, 0, 0, 0, 5};
     is_int(dns_rdata_names(DNS_T_SOA, soa, sizeof(soa), o), 2, "SOA: two names");
     ok(o[0] == 0 && o[1] == 4, "SOA names at 0 and 4");
 
@@ -145,8 +146,8 @@ static void test_rdata_names(void)
 
 static void test_meta(void)
 {
-    const uint16_t meta[] = {0, DNS_T_OPT, DNS_T_TKEY, DNS_T_TSIG, DNS_T_IXFR, DNS_T_AXFR,
-                             DNS_T_MAILA, DNS_T_MAILB, DNS_T_ANY};
+    const uint16_t meta[] = {0,          DNS_T_OPT,   DNS_T_TKEY,  DNS_T_TSIG, DNS_T_IXFR,
+                             DNS_T_AXFR, DNS_T_MAILA, DNS_T_MAILB, DNS_T_ANY};
     for (size_t i = 0; i < sizeof(meta) / sizeof(meta[0]); i++)
         ok(dns_rrtype_is_meta(meta[i]), "type %u is meta", meta[i]);
     ok(!dns_rrtype_is_meta(DNS_T_A), "A is data");

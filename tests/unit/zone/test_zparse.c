@@ -127,58 +127,73 @@ static void ko(const char *text, int code, const char *want, const char *desc)
 
 static void test_types(void)
 {
-    check("@ 300 IN A 192.0.2.1\n",
-          "example.com. 300 IN A \\# 4 c0000201\n", "A");
+    check("@ 300 IN A 192.0.2.1\n", "example.com. 300 IN A \\# 4 c0000201\n", "A");
     check("@ 300 IN AAAA 2001:db8::1\n",
           "example.com. 300 IN AAAA \\# 16 20010db8000000000000000000000001\n", "AAAA");
     check("@ 300 IN AAAA ::ffff:192.0.2.1\n",
           "example.com. 300 IN AAAA \\# 16 00000000000000000000ffffc0000201\n", "AAAA v4-mapped");
-    check("@ 300 IN NS ns1\n",
-          "example.com. 300 IN NS \\# 17 036e7331076578616d706c6503636f6d00\n", "NS relative");
+    check("@ 300 IN NS ns1\n", "example.com. 300 IN NS \\# 17 036e7331076578616d706c6503636f6d00\n",
+          "NS relative");
     check("@ 300 IN NS ns1.example.net.\n",
           "example.com. 300 IN NS \\# 17 036e7331076578616d706c65036e657400\n", "NS absolute");
     check("www 300 IN CNAME Host.Example.ORG.\n",
-          "www.example.com. 300 IN CNAME \\# 18 04486f7374074578616d706c65034f524700\n", "CNAME keeps case");
+          "www.example.com. 300 IN CNAME \\# 18 04486f7374074578616d706c65034f524700\n",
+          "CNAME keeps case");
     check("@ 300 IN SOA ns1 hostmaster.example.com. 2024010101 1h 15m 1w 5M\n",
-          "example.com. 300 IN SOA \\# 61 036e7331076578616d706c6503636f6d000a686f73746d6173746572076578616d706c6503636f6d0078a3f17500000e100000038400093a800000012c\n", "SOA with units");
+          "example.com. 300 IN SOA \\# 61 "
+          "036e7331076578616d706c6503636f6d000a686f73746d6173746572076578616d706c6503636f6d0078a3f1"
+          "7500000e100000038400093a800000012c\n",
+          "SOA with units");
     check("1 300 IN PTR host.example.net.\n",
           "1.example.com. 300 IN PTR \\# 18 04686f7374076578616d706c65036e657400\n", "PTR");
     check("@ 300 IN MX 10 mail\n",
           "example.com. 300 IN MX \\# 20 000a046d61696c076578616d706c6503636f6d00\n", "MX");
-    check("@ 300 IN MX 0 .\n",
-          "example.com. 300 IN MX \\# 3 000000\n", "MX null");
+    check("@ 300 IN MX 0 .\n", "example.com. 300 IN MX \\# 3 000000\n", "MX null");
     check("@ 300 IN TXT \"hello world\" foo \"a\\\"b\" \"\\065\\066\" \"\" ;c\n",
-          "example.com. 300 IN TXT \\# 24 0b68656c6c6f20776f726c6403666f6f0361226202414200\n", "TXT strings, escapes, empty");
+          "example.com. 300 IN TXT \\# 24 0b68656c6c6f20776f726c6403666f6f0361226202414200\n",
+          "TXT strings, escapes, empty");
     check("@ 300 IN TXT ( \"part one\"\n  \"part two\" )\n",
-          "example.com. 300 IN TXT \\# 18 0870617274206f6e6508706172742074776f\n", "TXT over two lines");
-    check("@ 300 IN TXT a\\;b\\ c\n",
-          "example.com. 300 IN TXT \\# 6 05613b622063\n", "TXT unquoted with escaped ; and space");
+          "example.com. 300 IN TXT \\# 18 0870617274206f6e6508706172742074776f\n",
+          "TXT over two lines");
+    check("@ 300 IN TXT a\\;b\\ c\n", "example.com. 300 IN TXT \\# 6 05613b622063\n",
+          "TXT unquoted with escaped ; and space");
     check("@ 300 IN SPF \"v=spf1 -all\"\n",
           "example.com. 300 IN SPF \\# 12 0b763d73706631202d616c6c\n", "SPF");
-    check("_sip._tcp 300 IN SRV 10 20 5060 sip.example.net.\n",
-          "_sip._tcp.example.com. 300 IN SRV \\# 23 000a001413c403736970076578616d706c65036e657400\n", "SRV");
+    check(
+        "_sip._tcp 300 IN SRV 10 20 5060 sip.example.net.\n",
+        "_sip._tcp.example.com. 300 IN SRV \\# 23 000a001413c403736970076578616d706c65036e657400\n",
+        "SRV");
     check("@ 300 IN CAA 0 issue \"letsencrypt.org\"\n",
-          "example.com. 300 IN CAA \\# 22 000569737375656c657473656e63727970742e6f7267\n", "CAA issue");
+          "example.com. 300 IN CAA \\# 22 000569737375656c657473656e63727970742e6f7267\n",
+          "CAA issue");
     check("@ 300 IN CAA 128 iodef \"mailto:x@example.com\"\n",
-          "example.com. 300 IN CAA \\# 27 8005696f6465666d61696c746f3a78406578616d706c652e636f6d\n", "CAA iodef critical");
-    check("@ 300 IN CAA 0 issue \";\"\n",
-          "example.com. 300 IN CAA \\# 8 000569737375653b\n", "CAA issue none");
-    check("@ 300 IN NAPTR 100 10 \"U\" \"E2U+sip\" \"!^.*$!sip:info@example.com!\" .\n",
-          "example.com. 300 IN NAPTR \\# 43 0064000a0155074532552b7369701b215e2e2a24217369703a696e666f406578616d706c652e636f6d2100\n", "NAPTR");
+          "example.com. 300 IN CAA \\# 27 8005696f6465666d61696c746f3a78406578616d706c652e636f6d\n",
+          "CAA iodef critical");
+    check("@ 300 IN CAA 0 issue \";\"\n", "example.com. 300 IN CAA \\# 8 000569737375653b\n",
+          "CAA issue none");
+    check(
+        "@ 300 IN NAPTR 100 10 \"U\" \"E2U+sip\" \"!^.*$!sip:info@example.com!\" .\n",
+        "example.com. 300 IN NAPTR \\# 43 "
+        "0064000a0155074532552b7369701b215e2e2a24217369703a696e666f406578616d706c652e636f6d2100\n",
+        "NAPTR");
     check("@ 300 IN SSHFP 1 1 DEADBEEF 0123\n",
           "example.com. 300 IN SSHFP \\# 8 0101deadbeef0123\n", "SSHFP hex with spaces");
     check("_443._tcp 300 IN TLSA 3 1 1 ( 0123456789abcdef\n 0123456789ABCDEF )\n",
-          "_443._tcp.example.com. 300 IN TLSA \\# 19 0301010123456789abcdef0123456789abcdef\n", "TLSA multi-line hex");
+          "_443._tcp.example.com. 300 IN TLSA \\# 19 0301010123456789abcdef0123456789abcdef\n",
+          "TLSA multi-line hex");
     check("old 300 IN DNAME new.example.net.\n",
           "old.example.com. 300 IN DNAME \\# 17 036e6577076578616d706c65036e657400\n", "DNAME");
     check("@ 300 IN HINFO \"Intel x86\" Linux\n",
           "example.com. 300 IN HINFO \\# 16 09496e74656c20783836054c696e7578\n", "HINFO");
     check("@ 300 IN RP admin .\n",
           "example.com. 300 IN RP \\# 20 0561646d696e076578616d706c6503636f6d0000\n", "RP");
-    check("sub 300 IN DS 12345 13 2 2BB183AF5F22588179A53B0A98631FAD1A292118 6C87A4C2F7F0C7D5BF7E2D9F\n",
-          "sub.example.com. 300 IN DS \\# 36 30390d022bb183af5f22588179a53b0a98631fad1a2921186c87a4c2f7f0c7d5bf7e2d9f\n", "DS SHA-256");
-    check("sub 300 IN CDS 0 0 0 00\n",
-          "sub.example.com. 300 IN CDS \\# 5 0000000000\n", "CDS delete");
+    check("sub 300 IN DS 12345 13 2 2BB183AF5F22588179A53B0A98631FAD1A292118 "
+          "6C87A4C2F7F0C7D5BF7E2D9F\n",
+          "sub.example.com. 300 IN DS \\# 36 "
+          "30390d022bb183af5f22588179a53b0a98631fad1a2921186c87a4c2f7f0c7d5bf7e2d9f\n",
+          "DS SHA-256");
+    check("sub 300 IN CDS 0 0 0 00\n", "sub.example.com. 300 IN CDS \\# 5 0000000000\n",
+          "CDS delete");
     check("@ 300 IN DNSKEY 257 3 13 AQID BAU=\n",
           "example.com. 300 IN DNSKEY \\# 9 0101030d0102030405\n", "DNSKEY base64 in two tokens");
     check("@ 300 IN AFSDB 1 afs\n",
@@ -186,89 +201,132 @@ static void test_types(void)
     check("@ 300 IN KX 10 kx\n",
           "example.com. 300 IN KX \\# 18 000a026b78076578616d706c6503636f6d00\n", "KX");
     check("_http._tcp 300 IN URI 10 1 \"http://example.com/\"\n",
-          "_http._tcp.example.com. 300 IN URI \\# 23 000a0001687474703a2f2f6578616d706c652e636f6d2f\n", "URI");
-    check("@ 300 IN EUI48 00-00-5e-00-53-2a\n",
-          "example.com. 300 IN EUI48 \\# 6 00005e00532a\n", "EUI48");
+          "_http._tcp.example.com. 300 IN URI \\# 23 "
+          "000a0001687474703a2f2f6578616d706c652e636f6d2f\n",
+          "URI");
+    check("@ 300 IN EUI48 00-00-5e-00-53-2a\n", "example.com. 300 IN EUI48 \\# 6 00005e00532a\n",
+          "EUI48");
     check("@ 300 IN EUI64 00-00-5E-EF-10-00-00-2a\n",
           "example.com. 300 IN EUI64 \\# 8 00005eef1000002a\n", "EUI64");
     check("@ 300 IN NSEC3PARAM 1 0 10 AABBCCDD\n",
           "example.com. 300 IN NSEC3PARAM \\# 9 0100000a04aabbccdd\n", "NSEC3PARAM");
-    check("@ 300 IN NSEC3PARAM 1 0 0 -\n",
-          "example.com. 300 IN NSEC3PARAM \\# 5 0100000000\n", "NSEC3PARAM no salt");
-    check("@ 300 IN OPENPGPKEY AAECAw==\n",
-          "example.com. 300 IN OPENPGPKEY \\# 4 00010203\n", "OPENPGPKEY");
+    check("@ 300 IN NSEC3PARAM 1 0 0 -\n", "example.com. 300 IN NSEC3PARAM \\# 5 0100000000\n",
+          "NSEC3PARAM no salt");
+    check("@ 300 IN OPENPGPKEY AAECAw==\n", "example.com. 300 IN OPENPGPKEY \\# 4 00010203\n",
+          "OPENPGPKEY");
     check("@ 300 IN ZONEMD 2024010101 1 1 ( 00112233445566778899AABBCCDDEEFF )\n",
-          "example.com. 300 IN ZONEMD \\# 22 78a3f175010100112233445566778899aabbccddeeff\n", "ZONEMD");
+          "example.com. 300 IN ZONEMD \\# 22 78a3f175010100112233445566778899aabbccddeeff\n",
+          "ZONEMD");
     check("@ 300 IN MB mb\n@ 300 IN MINFO a b\n@ 300 IN RT 5 rt\n",
-          "example.com. 300 IN MB \\# 16 026d62076578616d706c6503636f6d00\nexample.com. 300 IN MINFO \\# 30 0161076578616d706c6503636f6d000162076578616d706c6503636f6d00\nexample.com. 300 IN RT \\# 18 0005027274076578616d706c6503636f6d00\n", "MB MINFO RT");
+          "example.com. 300 IN MB \\# 16 026d62076578616d706c6503636f6d00\nexample.com. 300 IN "
+          "MINFO \\# 30 0161076578616d706c6503636f6d000162076578616d706c6503636f6d00\nexample.com. "
+          "300 IN RT \\# 18 0005027274076578616d706c6503636f6d00\n",
+          "MB MINFO RT");
     check("example.com. 300 HTTPS 0 foo.example.com.\n",
-          "example.com. 300 IN HTTPS \\# 19 000003666f6f076578616d706c6503636f6d00\n", "HTTPS AliasMode (RFC 9460 D.1)");
-    check("example.com. 300 SVCB 1 .\n",
-          "example.com. 300 IN SVCB \\# 3 000100\n", "SVCB 1 . (D.2)");
+          "example.com. 300 IN HTTPS \\# 19 000003666f6f076578616d706c6503636f6d00\n",
+          "HTTPS AliasMode (RFC 9460 D.1)");
+    check("example.com. 300 SVCB 1 .\n", "example.com. 300 IN SVCB \\# 3 000100\n",
+          "SVCB 1 . (D.2)");
     check("example.com. 300 SVCB 16 foo.example.com. port=53\n",
-          "example.com. 300 IN SVCB \\# 25 001003666f6f076578616d706c6503636f6d00000300020035\n", "SVCB port (D.2)");
+          "example.com. 300 IN SVCB \\# 25 001003666f6f076578616d706c6503636f6d00000300020035\n",
+          "SVCB port (D.2)");
     check("example.com. 300 SVCB 1 foo.example.com. key667=hello\n",
-          "example.com. 300 IN SVCB \\# 28 000103666f6f076578616d706c6503636f6d00029b000568656c6c6f\n", "SVCB key667 (D.2)");
+          "example.com. 300 IN SVCB \\# 28 "
+          "000103666f6f076578616d706c6503636f6d00029b000568656c6c6f\n",
+          "SVCB key667 (D.2)");
     check("example.com. 300 SVCB 1 foo.example.com. key667=\"hello\\210qoo\"\n",
-          "example.com. 300 IN SVCB \\# 32 000103666f6f076578616d706c6503636f6d00029b000968656c6c6fd2716f6f\n", "SVCB key667 quoted escape (D.2)");
+          "example.com. 300 IN SVCB \\# 32 "
+          "000103666f6f076578616d706c6503636f6d00029b000968656c6c6fd2716f6f\n",
+          "SVCB key667 quoted escape (D.2)");
     check("example.com. 300 SVCB 1 foo.example.com. ipv6hint=\"2001:db8::1,2001:db8::53:1\"\n",
-          "example.com. 300 IN SVCB \\# 55 000103666f6f076578616d706c6503636f6d000006002020010db800000000000000000000000120010db8000000000000000000530001\n", "SVCB ipv6hint (D.2)");
+          "example.com. 300 IN SVCB \\# 55 "
+          "000103666f6f076578616d706c6503636f6d000006002020010db800000000000000000000000120010db800"
+          "0000000000000000530001\n",
+          "SVCB ipv6hint (D.2)");
     check("example.com. 300 SVCB 1 example.com. ipv6hint=\"2001:db8:122:344::192.0.2.33\"\n",
-          "example.com. 300 IN SVCB \\# 35 0001076578616d706c6503636f6d000006001020010db80122034400000000c0000221\n", "SVCB ipv6hint embedded v4 (D.2)");
-    check("example.com. 300 SVCB 16 foo.example.org. (alpn=h2,h3-19 mandatory=ipv4hint,alpn\n ipv4hint=192.0.2.1)\n",
-          "example.com. 300 IN SVCB \\# 48 001003666f6f076578616d706c65036f7267000000000400010004000100090268320568332d313900040004c0000201\n", "SVCB mandatory sorted (D.2)");
+          "example.com. 300 IN SVCB \\# 35 "
+          "0001076578616d706c6503636f6d000006001020010db80122034400000000c0000221\n",
+          "SVCB ipv6hint embedded v4 (D.2)");
+    check("example.com. 300 SVCB 16 foo.example.org. (alpn=h2,h3-19 mandatory=ipv4hint,alpn\n "
+          "ipv4hint=192.0.2.1)\n",
+          "example.com. 300 IN SVCB \\# 48 "
+          "001003666f6f076578616d706c65036f7267000000000400010004000100090268320568332d313900040004"
+          "c0000201\n",
+          "SVCB mandatory sorted (D.2)");
     check("example.com. 300 SVCB 16 foo.example.org. alpn=\"f\\\\\\\\oo\\\\,bar,h2\"\n",
-          "example.com. 300 IN SVCB \\# 35 001003666f6f076578616d706c65036f7267000001000c08665c6f6f2c626172026832\n", "SVCB alpn escaped comma (D.2)");
+          "example.com. 300 IN SVCB \\# 35 "
+          "001003666f6f076578616d706c65036f7267000001000c08665c6f6f2c626172026832\n",
+          "SVCB alpn escaped comma (D.2)");
     check("example.com. 300 SVCB 16 foo.example.org. alpn=f\\\\\\092oo\\092,bar,h2\n",
-          "example.com. 300 IN SVCB \\# 35 001003666f6f076578616d706c65036f7267000001000c08665c6f6f2c626172026832\n", "SVCB alpn \092 escapes (D.2)");
-    check("@ 300 HTTPS 1 . alpn=h2,h3 ipv4hint=192.0.2.1,192.0.2.2 port=8443 no-default-alpn ech=AQID ipv6hint=::1 dohpath=/q{?dns} ohttp key65000\n",
-          "example.com. 300 IN HTTPS \\# 82 00010000010006026832026833000200000003000220fb00040008c0000201c0000202000500030102030006001000000000000000000000000000000001000700082f717b3f646e737d00080000fde80000\n", "HTTPS all keys");
-    check("@ 300 IN TYPE65000 \\# 2 abcd\n",
-          "example.com. 300 IN TYPE65000 \\# 2 abcd\n", "generic unknown type");
-    check("@ 300 IN TYPE65000 \\# 0\n",
-          "example.com. 300 IN TYPE65000 \\# 0\n", "generic empty");
+          "example.com. 300 IN SVCB \\# 35 "
+          "001003666f6f076578616d706c65036f7267000001000c08665c6f6f2c626172026832\n",
+          "SVCB alpn \092 escapes (D.2)");
+    check("@ 300 HTTPS 1 . alpn=h2,h3 ipv4hint=192.0.2.1,192.0.2.2 port=8443 no-default-alpn "
+          "ech=AQID ipv6hint=::1 dohpath=/q{?dns} ohttp key65000\n",
+          "example.com. 300 IN HTTPS \\# 82 "
+          "00010000010006026832026833000200000003000220fb00040008c0000201c0000202000500030102030006"
+          "001000000000000000000000000000000001000700082f717b3f646e737d00080000fde80000\n",
+          "HTTPS all keys");
+    check("@ 300 IN TYPE65000 \\# 2 abcd\n", "example.com. 300 IN TYPE65000 \\# 2 abcd\n",
+          "generic unknown type");
+    check("@ 300 IN TYPE65000 \\# 0\n", "example.com. 300 IN TYPE65000 \\# 0\n", "generic empty");
     check("@ 300 IN TYPE65000 \\# 4 ( ab cd\n ef 01 )\n",
           "example.com. 300 IN TYPE65000 \\# 4 abcdef01\n", "generic split hex");
-    check("@ 300 IN A \\# 4 C0000201\n",
-          "example.com. 300 IN A \\# 4 c0000201\n", "generic known type A");
-    check("@ 300 IN MX \\# 3 000a00\n",
-          "example.com. 300 IN MX \\# 3 000a00\n", "generic MX");
-    check("@ 300 IN TXT \\# 4 03616263\n",
-          "example.com. 300 IN TXT \\# 4 03616263\n", "generic TXT");
-    check("@ 300 IN TYPE1 192.0.2.1\n",
-          "example.com. 300 IN A \\# 4 c0000201\n", "TYPE1 with A syntax");
+    check("@ 300 IN A \\# 4 C0000201\n", "example.com. 300 IN A \\# 4 c0000201\n",
+          "generic known type A");
+    check("@ 300 IN MX \\# 3 000a00\n", "example.com. 300 IN MX \\# 3 000a00\n", "generic MX");
+    check("@ 300 IN TXT \\# 4 03616263\n", "example.com. 300 IN TXT \\# 4 03616263\n",
+          "generic TXT");
+    check("@ 300 IN TYPE1 192.0.2.1\n", "example.com. 300 IN A \\# 4 c0000201\n",
+          "TYPE1 with A syntax");
     check("@ 300 IN LOC \\# 16 00121616898ba7c0 7f2f1a7800989680\n",
-          "example.com. 300 IN LOC \\# 16 00121616898ba7c07f2f1a7800989680\n", "LOC in generic form");
-    check("@ 300 CLASS1 A 192.0.2.1\n",
-          "example.com. 300 IN A \\# 4 c0000201\n", "CLASS1");
-    check("$TTL 2h\n@ A 192.0.2.1\n",
-          "example.com. 7200 IN A \\# 4 c0000201\n", "$TTL");
+          "example.com. 300 IN LOC \\# 16 00121616898ba7c07f2f1a7800989680\n",
+          "LOC in generic form");
+    check("@ 300 CLASS1 A 192.0.2.1\n", "example.com. 300 IN A \\# 4 c0000201\n", "CLASS1");
+    check("$TTL 2h\n@ A 192.0.2.1\n", "example.com. 7200 IN A \\# 4 c0000201\n", "$TTL");
     check("$ttl 60\n@ 100 A 192.0.2.1\nwww A 192.0.2.2\n",
-          "example.com. 100 IN A \\# 4 c0000201\nwww.example.com. 60 IN A \\# 4 c0000202\n", "$TTL beats previous TTL");
+          "example.com. 100 IN A \\# 4 c0000201\nwww.example.com. 60 IN A \\# 4 c0000202\n",
+          "$TTL beats previous TTL");
     check("@ 100 A 192.0.2.1\nwww A 192.0.2.2\n",
-          "example.com. 100 IN A \\# 4 c0000201\nwww.example.com. 100 IN A \\# 4 c0000202\n", "previous TTL");
+          "example.com. 100 IN A \\# 4 c0000201\nwww.example.com. 100 IN A \\# 4 c0000202\n",
+          "previous TTL");
     check("@ SOA ns hm 1 2 3 4 5\nwww A 192.0.2.2\n",
-          "example.com. 5 IN SOA \\# 52 026e73076578616d706c6503636f6d0002686d076578616d706c6503636f6d000000000100000002000000030000000400000005\nwww.example.com. 5 IN A \\# 4 c0000202\n", "SOA minimum as first TTL");
-    check("www A 192.0.2.1\n",
-          "www.example.com. 1234 IN A \\# 4 c0000201\n", "opts default TTL");
-    check("@ IN 300 A 192.0.2.1\n@ 301 IN A 192.0.2.2\n@ in A 192.0.2.3\n@ 1w2d3h4m5s A 192.0.2.4\n",
-          "example.com. 300 IN A \\# 4 c0000201\nexample.com. 301 IN A \\# 4 c0000202\nexample.com. 301 IN A \\# 4 c0000203\nexample.com. 788645 IN A \\# 4 c0000204\n", "TTL and class in either order");
+          "example.com. 5 IN SOA \\# 52 "
+          "026e73076578616d706c6503636f6d0002686d076578616d706c6503636f6d00000000010000000200000003"
+          "0000000400000005\nwww.example.com. 5 IN A \\# 4 c0000202\n",
+          "SOA minimum as first TTL");
+    check("www A 192.0.2.1\n", "www.example.com. 1234 IN A \\# 4 c0000201\n", "opts default TTL");
+    check(
+        "@ IN 300 A 192.0.2.1\n@ 301 IN A 192.0.2.2\n@ in A 192.0.2.3\n@ 1w2d3h4m5s A 192.0.2.4\n",
+        "example.com. 300 IN A \\# 4 c0000201\nexample.com. 301 IN A \\# 4 c0000202\nexample.com. "
+        "301 IN A \\# 4 c0000203\nexample.com. 788645 IN A \\# 4 c0000204\n",
+        "TTL and class in either order");
     check("www 300 A 192.0.2.1\n  A 192.0.2.2\n\t600 IN A 192.0.2.3\n",
-          "www.example.com. 300 IN A \\# 4 c0000201\nwww.example.com. 300 IN A \\# 4 c0000202\nwww.example.com. 600 IN A \\# 4 c0000203\n", "omitted owner repeats the previous");
-    check("$ORIGIN sub\nwww 1 A 192.0.2.1\n$ORIGIN example.net.\n@ 1 A 192.0.2.2\nx 1 CNAME y\n",
-          "www.sub.example.com. 1 IN A \\# 4 c0000201\nexample.net. 1 IN A \\# 4 c0000202\nx.example.net. 1 IN CNAME \\# 15 0179076578616d706c65036e657400\n", "$ORIGIN relative and absolute");
-    check("a\\.b 1 A 192.0.2.1\n\\065bc 1 A 192.0.2.2\n* 1 A 192.0.2.3\nWwW.Example.COM. 1 A 192.0.2.4\n",
-          "a\\.b.example.com. 1 IN A \\# 4 c0000201\nAbc.example.com. 1 IN A \\# 4 c0000202\n*.example.com. 1 IN A \\# 4 c0000203\nWwW.Example.COM. 1 IN A \\# 4 c0000204\n", "owner escapes, wildcard, case");
-    check("; comment only\n\n   \n\t; indented comment\n",
-          "", "comments and blank lines");
-    check("",
-          "", "empty input");
-    check("@ 1 A 192.0.2.1",
-          "example.com. 1 IN A \\# 4 c0000201\n", "no final newline");
+          "www.example.com. 300 IN A \\# 4 c0000201\nwww.example.com. 300 IN A \\# 4 "
+          "c0000202\nwww.example.com. 600 IN A \\# 4 c0000203\n",
+          "omitted owner repeats the previous");
+    check("$ORIGIN sub.example.com.\nwww 1 A 192.0.2.1\n$ORIGIN example.net.\n@ 1 A 192.0.2.2\nx 1 "
+          "CNAME y\n",
+          "www.sub.example.com. 1 IN A \\# 4 c0000201\nexample.net. 1 IN A \\# 4 "
+          "c0000202\nx.example.net. 1 IN CNAME \\# 15 0179076578616d706c65036e657400\n",
+          "$ORIGIN relative and absolute");
+    check(
+        "a\\.b 1 A 192.0.2.1\n\\065bc 1 A 192.0.2.2\n* 1 A 192.0.2.3\nWwW.Example.COM. 1 A "
+        "192.0.2.4\n",
+        "a\\.b.example.com. 1 IN A \\# 4 c0000201\nAbc.example.com. 1 IN A \\# 4 "
+        "c0000202\n*.example.com. 1 IN A \\# 4 c0000203\nWwW.Example.COM. 1 IN A \\# 4 c0000204\n",
+        "owner escapes, wildcard, case");
+    check("; comment only\n\n   \n\t; indented comment\n", "", "comments and blank lines");
+    check("", "", "empty input");
+    check("@ 1 A 192.0.2.1", "example.com. 1 IN A \\# 4 c0000201\n", "no final newline");
     check("@ 1 A 192.0.2.1\r\nwww 1 A 192.0.2.2\r\n",
-          "example.com. 1 IN A \\# 4 c0000201\nwww.example.com. 1 IN A \\# 4 c0000202\n", "CRLF line endings");
+          "example.com. 1 IN A \\# 4 c0000201\nwww.example.com. 1 IN A \\# 4 c0000202\n",
+          "CRLF line endings");
     check("@ 1 IN SOA ( ns ; primary\n  hm ; mailbox\n  1 ; serial\n  2 3 4 5 ) ; end\n",
-          "example.com. 1 IN SOA \\# 52 026e73076578616d706c6503636f6d0002686d076578616d706c6503636f6d000000000100000002000000030000000400000005\n", "SOA in parentheses with comments");
+          "example.com. 1 IN SOA \\# 52 "
+          "026e73076578616d706c6503636f6d0002686d076578616d706c6503636f6d00000000010000000200000003"
+          "0000000400000005\n",
+          "SOA in parentheses with comments");
     check(". 1 NS a.root-servers.net.\n",
           ". 1 IN NS \\# 20 01610c726f6f742d73657276657273036e657400\n", "root owner");
 
@@ -307,13 +365,13 @@ static void test_errors(void)
     ko("@ TXT \"abc\n", ERR_PARSE, ":1: unterminated quoted string", "newline in quotes");
     ko("@ TXT \"abc", ERR_PARSE, ":1: unterminated quoted string", "EOF in quotes");
     ko("@ TXT \"abc\\", ERR_PARSE, ":1: unterminated quoted string", "EOF after backslash");
-    ko("\n\n@ SOA ( ns hm 1 2 3 4 5\n", ERR_PARSE, ":3: unbalanced parentheses: '(' is never closed",
-       "unclosed parenthesis");
+    ko("\n\n@ SOA ( ns hm 1 2 3 4 5\n", ERR_PARSE,
+       ":3: unbalanced parentheses: '(' is never closed", "unclosed parenthesis");
     ko("@ A 192.0.2.1 )\n", ERR_PARSE, ":1: unbalanced parentheses: ')' without '('", "stray )");
     ko("@ SOA ( ns ( hm 1 2 3 4 5 ) )\n", ERR_PARSE, ":1: nested parentheses", "nested");
     ko("@ SOA ( ns hm\n 1 2\n x 4 5 )\n", ERR_PARSE, ":3: bad retry 'x'", "line inside parens");
-    ko("a234567890123456789012345678901234567890123456789012345678901234 A 192.0.2.1\n",
-       ERR_LIMIT, ":1: label longer than 63 bytes in owner name", "label of 64");
+    ko("a234567890123456789012345678901234567890123456789012345678901234 A 192.0.2.1\n", ERR_LIMIT,
+       ":1: label longer than 63 bytes in owner name", "label of 64");
     ko("@ CNAME a234567890123456789012345678901234567890123456789012345678901234\n", ERR_LIMIT,
        ":1: label longer than 63 bytes in canonical name", "label of 64 in RDATA");
     ko("a\\06512345678901234567890123456789012345678901234567890123456789012 A 192.0.2.1\n",
@@ -410,14 +468,21 @@ static void test_errors(void)
     ko("$TTL\n", ERR_PARSE, ":1: missing $TTL value", "$TTL without value");
     ko("$TTL 1 2\n", ERR_PARSE, ":1: extra data after $TTL: '2'", "$TTL extra");
     ko("$ORIGIN\n", ERR_PARSE, "missing $ORIGIN name", "$ORIGIN without name");
-    ko("$ORIGIN a..b\n", ERR_PARSE, "bad $ORIGIN 'a..b'", "bad $ORIGIN");
+    ko("$ORIGIN a..b.\n", ERR_PARSE, "bad $ORIGIN 'a..b.'", "bad $ORIGIN");
+    ko("$ORIGIN sub\n", ERR_PARSE, ":1: $ORIGIN 'sub' must be an absolute name (ending in '.')",
+       "relative $ORIGIN (NSD rejects it)");
+    ko("$ORIGIN sub\\.\n", ERR_PARSE, "must be an absolute name", "$ORIGIN ending in \\.");
+    check("$ORIGIN sub\\\\.\n@ 1 A 192.0.2.1\n", "sub\\\\. 1 IN A \\# 4 c0000201\n",
+          "$ORIGIN ending in \\\\. is absolute");
+    ko("$INCLUDE x.zone sub\n", ERR_PARSE, "$INCLUDE origin 'sub' must be an absolute name",
+       "relative $INCLUDE origin");
     ko("$GENERATE 1-10 x$ A 192.0.2.$\n", ERR_UNSUPPORTED, ":1: unknown directive '$GENERATE'",
        "$GENERATE");
     ko("$INCLUDE\n", ERR_PARSE, "missing $INCLUDE file name", "$INCLUDE without file");
     ko("$INCLUDE /nonexistent/x.zone\n", ERR_IO,
        ":1: $INCLUDE '/nonexistent/x.zone': No such file or directory", "$INCLUDE missing");
     ko("$INCLUDE /tmp\n", ERR_IO, "not a regular file", "$INCLUDE a directory");
-    ko("$INCLUDE a b c\n", ERR_PARSE, "extra data after $INCLUDE: 'c'", "$INCLUDE extra");
+    ko("$INCLUDE a b. c\n", ERR_PARSE, "extra data after $INCLUDE: 'c'", "$INCLUDE extra");
     ko("@ LOC 52 22 23.000 N 4 53 32.000 E -2.00m\n", ERR_UNSUPPORTED,
        ":1: type LOC: use RFC 3597 generic syntax", "LOC presentation");
     ko("@ RRSIG A 13 2 300 20240101000000 20230101000000 1 example.com. AAAA\n", ERR_UNSUPPORTED,
@@ -429,8 +494,8 @@ static void test_errors(void)
     ko("@ EUI48 00:00:5e:00:53:2a\n", ERR_PARSE, "bad EUI48 address", "EUI48 with colons");
     ko("@ NSEC3PARAM 1 0 1 abc\n", ERR_PARSE, "bad salt", "odd salt");
     /* RFC 9460 appendix D.3 failure cases, and a few more */
-    ko("@ SVCB 1 foo.example.com. key123=abc key123=def\n", ERR_PARSE,
-       "duplicate SvcParam key123", "SVCB duplicate key");
+    ko("@ SVCB 1 foo.example.com. key123=abc key123=def\n", ERR_PARSE, "duplicate SvcParam key123",
+       "SVCB duplicate key");
     ko("@ SVCB 1 foo.example.com. mandatory\n", ERR_PARSE, "SvcParam mandatory needs a value",
        "SVCB mandatory without value");
     ko("@ SVCB 1 foo.example.com. alpn\n", ERR_PARSE, "SvcParam alpn needs a value",
@@ -448,8 +513,8 @@ static void test_errors(void)
        "SvcParam mandatory lists itself", "SVCB mandatory lists itself");
     ko("@ SVCB 1 foo.example.com. mandatory=port,port port=1\n", ERR_PARSE,
        "duplicate key in SvcParam mandatory", "SVCB mandatory duplicate");
-    ko("@ SVCB 1 foo.example.com. no-default-alpn\n", ERR_PARSE,
-       "no-default-alpn requires alpn", "SVCB no-default-alpn alone");
+    ko("@ SVCB 1 foo.example.com. no-default-alpn\n", ERR_PARSE, "no-default-alpn requires alpn",
+       "SVCB no-default-alpn alone");
     ko("@ SVCB 1 foo.example.com. ipv6hint=1.2.3.4\n", ERR_PARSE, "bad IPv6 address",
        "SVCB ipv6hint with IPv4");
     ko("@ SVCB 1 foo.example.com. ipv4hint=1.2.3.4,,1.2.3.5\n", ERR_PARSE, "empty item",
@@ -551,6 +616,18 @@ static void test_big(void)
         o += (size_t)sprintf(g + o, " %02x", (unsigned)(i & 255));
     o += (size_t)sprintf(g + o, " )\n");
     ko_len(g, o, ERR_PARSE, "does not match", "generic RDATA of 65536 bytes");
+
+    /* SvcParam values filling the whole buffer, then one more (was a 1-byte overflow). */
+    o = (size_t)sprintf(g, "@ SVCB 1 . key65000=");
+    memset(g + o, 'x', 65534);
+    o += 65534;
+    o += (size_t)sprintf(g + o, " port=1\n");
+    ko_len(g, o, ERR_LIMIT, ":1: RDATA longer than 65535 bytes", "SvcParams over 65535 bytes");
+    o = (size_t)sprintf(g, "@ SVCB 1 . key65000=");
+    memset(g + o, 'x', 65530);
+    o += 65530;
+    o += (size_t)sprintf(g + o, " port=1\n");
+    ko_len(g, o, ERR_LIMIT, ":1: RDATA longer than 65535 bytes", "SVCB RDATA over 65535 bytes");
     free(g);
     free(z);
 }
@@ -591,7 +668,7 @@ static void test_include(void)
                "after A 192.0.2.9\n"
                "$INCLUDE \"sub/a.inc\" other.example.\n"
                "$INCLUDE sub/c.inc\n"
-               "  A 192.0.2.10\n");
+               "end A 192.0.2.10\n");
     write_file(sub, "a.inc", "x A 192.0.2.1\n$INCLUDE b.inc\n");
     write_file(sub, "b.inc", "y TXT b\n");
     write_file(sub, "c.inc", "$ORIGIN changed.\n$TTL 5\nc A 192.0.2.3\n");
@@ -609,8 +686,8 @@ static void test_include(void)
            "x.other.example. 100 IN A \\# 4 c0000201\n"
            "y.other.example. 100 IN TXT \\# 2 0162\n"
            "c.changed. 5 IN A \\# 4 c0000203\n"
-           "after.example.com. 100 IN A \\# 4 c000020a\n",
-           "nested, relative, with origin; origin, owner and $TTL revert after $INCLUDE");
+           "end.example.com. 5 IN A \\# 4 c000020a\n",
+           "nested, relative, with origin; origin reverts and $TTL carries over after $INCLUDE");
     snprintf(want, sizeof(want), "%s/sub/a.inc", dir);
     is_str(d.files[0], want, "rr.file names the included file");
     is_int(d.lines[0], 1, "rr.line in the included file");
@@ -619,6 +696,15 @@ static void test_include(void)
     snprintf(want, sizeof(want), "%s/main.zone", dir);
     is_str(d.files[2], want, "back in the main file");
     is_int(d.lines[2], 3, "line in the main file");
+    free(d.buf);
+
+    write_file(dir, "noowner.zone", "x A 192.0.2.1\n$INCLUDE sub/b.inc\n  A 192.0.2.2\n");
+    dump_init(&d);
+    snprintf(path, sizeof(path), "%s/noowner.zone", dir);
+    rc = parse_path(path, &d, &opts);
+    is_int(rc, ERR_PARSE, "omitted owner after $INCLUDE");
+    ok(strstr(errbuf, "noowner.zone:3: no owner name after $INCLUDE") != NULL,
+       "  ... explains why");
     free(d.buf);
 
     /* errors inside an included file name that file */
@@ -659,8 +745,7 @@ static void test_include(void)
     snprintf(path, sizeof(path), "%s/d0.zone", dir);
     rc = parse_path(path, &d, &o2);
     is_int(rc, ERR_LIMIT, "include depth limit");
-    ok(strstr(errbuf, "d2.inc:1: $INCLUDE nested deeper than 2 levels") != NULL,
-       "depth message");
+    ok(strstr(errbuf, "d2.inc:1: $INCLUDE nested deeper than 2 levels") != NULL, "depth message");
     free(d.buf);
     o2.max_include_depth = 3;
     dump_init(&d);
@@ -673,9 +758,9 @@ static void test_include(void)
     snprintf(text, sizeof(text), "$INCLUDE %s/sub/b.inc\n", dir);
     check(text, "y.example.com. 1234 IN TXT \\# 2 0162\n", "$INCLUDE absolute from a buffer");
 
-    const char *names[] = {"main.zone", "sub/a.inc", "sub/b.inc", "sub/c.inc", "sub/bad.inc",
-                           "bad.zone", "loop1.zone", "loop2.inc", "self.zone", "d0.zone",
-                           "d1.inc", "d2.inc", "d3.inc"};
+    const char *names[] = {"main.zone",    "sub/a.inc", "sub/b.inc",  "sub/c.inc", "sub/bad.inc",
+                           "noowner.zone", "bad.zone",  "loop1.zone", "loop2.inc", "self.zone",
+                           "d0.zone",      "d1.inc",    "d2.inc",     "d3.inc"};
     for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
         snprintf(path, sizeof(path), "%s/%s", dir, names[i]);
         unlink(path);
