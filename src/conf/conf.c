@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <unistd.h>
 #include <yaml.h>
 
@@ -496,10 +497,12 @@ static void k_zone_routes(ctx_t *c, const yaml_node_t *v, const char *path, void
         snprintf(sub, sizeof(sub), "%s.%s", path, name ? name : "?");
         uint8_t owner[DNS_NAME_MAX];
         int olen = -1;
-        if (name && !strcmp(name, "@"))
-            olen = (int)dns_dname_len(z->origin), memcpy(owner, z->origin, (size_t)olen);
-        else if (name && *name && name[strlen(name) - 1] != '.')
+        if (name && !strcmp(name, "@")) {
+            olen = (int)dns_dname_len(z->origin);
+            memcpy(owner, z->origin, (size_t)olen);
+        } else if (name && *name && name[strlen(name) - 1] != '.') {
             olen = dns_dname_from_text(name, strlen(name), z->origin, owner);
+        }
         if (olen < 0) {
             fail(c, k, sub, "bad name (use a name relative to the zone, or @)");
             return;
@@ -516,11 +519,13 @@ static void k_zone_routes(ctx_t *c, const yaml_node_t *v, const char *path, void
             char sub2[340];
             snprintf(sub2, sizeof(sub2), "%s.%s", sub, ts ? ts : "?");
             int type = ts ? dns_rrtype_from_text(ts, strlen(ts)) : -1;
-            bool ok_type = false;
+            if (ts && !strcasecmp(ts, "ALIAS"))
+                type = CONF_T_ALIAS;
+            bool ok_type = type == CONF_T_ALIAS;
             for (size_t i = 0; i < ARRAY_SIZE(routable_types); i++)
                 ok_type |= type == routable_types[i];
             if (!ok_type) {
-                fail(c, tk, sub2, "routed types are A, AAAA, CNAME, TXT, MX and SRV");
+                fail(c, tk, sub2, "routed types are A, AAAA, CNAME, TXT, MX, SRV and ALIAS");
                 return;
             }
             for (size_t i = 0; i < z->nroutes; i++) {
@@ -541,10 +546,8 @@ static void k_zone_routes(ctx_t *c, const yaml_node_t *v, const char *path, void
             walk_map(c, rv, sub2, route_keys, ARRAY_SIZE(route_keys), r);
             if (!c->failed && r->nanswers == 0)
                 fail(c, rv, sub2, "missing key 'answers'");
-            if (!c->failed && type == DNS_T_CNAME && r->nanswers > 0 && r->select != 1) {
-                /* A CNAME RRset holds one record: keep only the first answer. */
-                r->select = 1;
-            }
+            if (!c->failed && (type == DNS_T_CNAME || type == CONF_T_ALIAS))
+                r->select = 1; /* one CNAME per name; an ALIAS follows one target */
         }
     }
 }

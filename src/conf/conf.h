@@ -30,6 +30,10 @@ typedef struct {
     unsigned line;
 } conf_answer_t;
 
+/* Route type of an ALIAS: A/AAAA queries at the name get the A/AAAA of the chosen
+ * answer, an in-zone target name (a private-use type number, never on the wire). */
+#define CONF_T_ALIAS 65534
+
 typedef struct {
     char *name;                 /* as written: "www", "@", "*.cdn" */
     uint8_t owner[DNS_NAME_MAX];/* absolute, wire form */

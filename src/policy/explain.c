@@ -31,7 +31,7 @@ int pol_route_explain(const pol_set_t *s, const pol_route_t *r, const geo_db_t *
     char astr[INET6_ADDRSTRLEN], owner[DNS_TEXT_MAX], tname[16];
     inet_ntop(family, addr, astr, sizeof(astr));
     dns_dname_to_text(r->owner, owner);
-    const char *type = dns_rrtype_to_text(r->type, tname);
+    const char *type = r->type == CONF_T_ALIAS ? "ALIAS" : dns_rrtype_to_text(r->type, tname);
 
     unsigned gprefix = 0;
     uint32_t loc = geo ? geo_lookup(geo, family, addr, &gprefix) : GEO_LOC_UNKNOWN;

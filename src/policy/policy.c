@@ -14,6 +14,7 @@
 #include "common/err.h"
 #include "dns/rrtype.h"
 #include "policy/policy_internal.h"
+#include "zone/zone.h"
 #include "zone/zparse.h"
 
 /* ---- errors ---------------------------------------------------------------------- */
@@ -727,7 +728,9 @@ static int compile_route(build_t *b, pol_set_t *s, const conf_zone_t *cz, size_t
                          const conf_route_t *cr, pol_route_t *r, pol_key_t *key)
 {
     char tname[16];
-    const char *type = dns_rrtype_to_text(cr->type, tname);
+    bool alias = cr->type == CONF_T_ALIAS;
+    const char *type = alias ? "ALIAS" : dns_rrtype_to_text(cr->type, tname);
+    const char *parse_as = alias ? "CNAME" : type; /* an ALIAS value is a name */
     char path[400];
     snprintf(path, sizeof(path), "zones.%s.routes.%s.%s", cz->name, cr->name, type);
     r->zone = zi;
@@ -748,7 +751,7 @@ static int compile_route(build_t *b, pol_set_t *s, const conf_zone_t *cz, size_t
         /* The value, parsed by the zone-file parser as "@ 0 IN TYPE value". */
         size_t tl = strlen(a->value) + 64;
         char *text = xmalloc(tl);
-        int n = snprintf(text, tl, "@ 0 IN %s %s\n", type, a->value);
+        int n = snprintf(text, tl, "@ 0 IN %s %s\n", parse_as, a->value);
         rdata_cb_t rc = { 0 };
         char perr[300];
         zparse_opts_t zo = { .origin = cz->origin, .default_ttl = 0 };
@@ -761,6 +764,9 @@ static int compile_route(build_t *b, pol_set_t *s, const conf_zone_t *cz, size_t
                         a->value, rcode < 0 ? ":" : "", rcode < 0 && why ? why + 1 : "");
         }
         r->rdata[i] = rc.rd;
+        if (alias && !dns_dname_is_subdomain(zone_rd_data(rc.rd), cz->origin))
+            return fail(b, a->line, "%s.answers[%zu]: ALIAS target '%s' is outside the zone",
+                        path, i, a->value);
         r->weight[i] = a->weight ? a->weight : 1;
         if (a->weight)
             r->weighted = true;

@@ -11,6 +11,7 @@
 #include "common/err.h"
 #include "dns/pkt.h"
 #include "dns/rrtype.h"
+#include "conf/conf.h"
 #include "policy/policy.h"
 #include "server/snapshot.h"
 #include "zone/zone.h"
@@ -45,6 +46,43 @@ typedef struct {
     const uint8_t *addl[MAX_ADDL]; /* names to look up for the additional section */
     int naddl;
 } answer_t;
+
+static int put_routed(answer_t *a, const pol_route_t *r, int *first);
+static const pol_route_t *route_for(const zone_node_t *n, uint16_t type);
+static int put_rrset(answer_t *a, const uint8_t *owner, uint16_t owner_off, const zone_rrset_t *set);
+
+/*
+ * ALIAS: choose a target with the route, then answer the query type with the target's
+ * data (routed or static) under the current owner. Returns RRs written, 0 for NODATA, or
+ * ERR_SPACE.
+ */
+static int put_alias(answer_t *a, const pol_route_t *ra, const zone_t *z)
+{
+    bool use_ecs = ra->ecs && a->ecs_ok;
+    pol_result_t res;
+    const client_t *c = use_ecs ? &a->ecs : &a->src;
+    pol_route_decide(ra, c->family, c->addr, &res);
+    if (use_ecs && res.scope > a->scope)
+        a->scope = res.scope;
+    uint16_t idx[1];
+    if (pol_route_order(ra, &res, a->rng, idx, 1) == 0)
+        return 0;
+    uint8_t lt[DNS_NAME_MAX];
+    dns_dname_lower(lt, zone_rd_data(ra->rdata[idx[0]]));
+    zone_result_t tr;
+    zone_lookup(z, lt, a->q->qtype, &tr);
+    if (tr.kind != ZONE_HIT && tr.kind != ZONE_WILDCARD)
+        return 0;
+    const pol_route_t *rt = route_for(tr.node, a->q->qtype);
+    if (rt) {
+        int first;
+        return put_routed(a, rt, &first);
+    }
+    const zone_rrset_t *set = zone_node_rrset(tr.node, a->q->qtype);
+    if (!set)
+        return 0;
+    return put_rrset(a, a->owner, a->owner_off, set) < 0 ? ERR_SPACE : set->count;
+}
 
 /* Add every RR of an RRset. owner NULL means "at owner_off". Returns 0 or ERR_SPACE. */
 static int put_rrset(answer_t *a, const uint8_t *owner, uint16_t owner_off, const zone_rrset_t *set)
@@ -305,6 +343,18 @@ static void answer_in(answer_t *a)
             }
             if (put_current(a, &n->rrsets[0]) < 0)
                 truncate_all(a);
+            return;
+        }
+        const pol_route_t *ra = routes && (q->qtype == DNS_T_A || q->qtype == DNS_T_AAAA)
+                                    ? route_for(n, CONF_T_ALIAS) : NULL;
+        if (ra) {
+            int w = put_alias(a, ra, z);
+            if (w < 0)
+                truncate_all(a);
+            else if (w == 0)
+                put_soa_authority(a, z);
+            else
+                put_ns_authority(a, z);
             return;
         }
         const pol_route_t *rt = routes ? route_for(n, q->qtype) : NULL;

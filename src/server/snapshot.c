@@ -41,8 +41,9 @@ static int attach_routes(snapshot_t *s, char *err, size_t errlen)
         zone_t *z = (zone_t *)zone_set_find(&s->zones, cz->origin);
         zone_node_t *node = zone_node_ensure(z, r->owner);
         char tname[16];
-        const char *what = dns_rrtype_to_text(r->type, tname);
+        const char *what = r->type == CONF_T_ALIAS ? "ALIAS" : dns_rrtype_to_text(r->type, tname);
         const char *why = NULL;
+        bool addr_type = r->type == DNS_T_A || r->type == DNS_T_AAAA;
         if (!node)
             why = "the name is outside the zone";
         else if (node->flags & (ZONE_NODE_OCCLUDED | ZONE_NODE_CUT))
@@ -52,11 +53,17 @@ static int attach_routes(snapshot_t *s, char *err, size_t errlen)
             why = "a routed CNAME cannot share its name with other data in the zone file";
         else if (r->type != DNS_T_CNAME && zone_node_rrset(node, DNS_T_CNAME))
             why = "the zone file has a CNAME at this name";
+        else if (r->type == CONF_T_ALIAS &&
+                 (zone_node_rrset(node, DNS_T_A) || zone_node_rrset(node, DNS_T_AAAA)))
+            why = "an ALIAS replaces A and AAAA: remove them from the zone file";
         snapshot_routes_t *sr = node ? (snapshot_routes_t *)node->ext : NULL;
-        if (!why && sr) {
-            for (uint8_t j = 0; j < sr->n; j++)
-                if ((sr->r[j]->type == DNS_T_CNAME) != (r->type == DNS_T_CNAME))
-                    why = "a routed CNAME cannot share its name with other routed types";
+        for (uint8_t j = 0; !why && sr && j < sr->n; j++) {
+            uint16_t t = sr->r[j]->type;
+            if ((t == DNS_T_CNAME) != (r->type == DNS_T_CNAME))
+                why = "a routed CNAME cannot share its name with other routed types";
+            else if ((t == CONF_T_ALIAS && addr_type) ||
+                     (r->type == CONF_T_ALIAS && (t == DNS_T_A || t == DNS_T_AAAA)))
+                why = "an ALIAS cannot share its name with routed A or AAAA";
         }
         if (why) {
             snprintf(err, errlen, "%s:%u: zones.%s.routes.%s.%s: %s", conf->path, r->conf->line,
