@@ -169,6 +169,93 @@ bool pol_boundary_net_match(const pol_boundary_t *b, int family, const uint8_t *
     return false;
 }
 
+/* Overlapping networks (in one boundary or across boundaries) are legal, since matches
+ * are a union, but usually a mistake: warn, naming both. Sort by start then width and
+ * sweep with a stack of the networks that contain the current start. */
+typedef struct {
+    const pol_net_t *n;
+    size_t b;
+    u128 start, end;
+} net_ref_t;
+
+static int net_ref_cmp(const void *x, const void *y)
+{
+    const net_ref_t *a = x, *b = y;
+    if (a->start != b->start)
+        return a->start < b->start ? -1 : 1;
+    return (int)a->n->prefix - (int)b->n->prefix;
+}
+
+static void net_text(const pol_net_t *n, char *buf, size_t len)
+{
+    uint8_t a[16];
+    if (n->family == AF_INET) {
+        uint32_t v = n->v4;
+        a[0] = (uint8_t)(v >> 24), a[1] = (uint8_t)(v >> 16), a[2] = (uint8_t)(v >> 8), a[3] = (uint8_t)v;
+    } else {
+        for (int i = 15; i >= 0; i--)
+            a[i] = (uint8_t)(n->v6 >> (8 * (15 - i)));
+    }
+    char t[INET6_ADDRSTRLEN];
+    inet_ntop(n->family, a, t, sizeof(t));
+    snprintf(buf, len, "%s/%u", t, n->prefix);
+}
+
+static void warn_overlaps(build_t *b, const pol_set_t *s)
+{
+    size_t total = 0;
+    for (size_t i = 0; i < s->nb; i++)
+        total += s->b[i].nnets;
+    if (total < 2)
+        return;
+    net_ref_t *r = xmalloc(total * sizeof(*r));
+    size_t warned = 0, overlaps = 0;
+    for (int fam = 0; fam < 2; fam++) {
+        int family = fam ? AF_INET6 : AF_INET;
+        size_t n = 0;
+        for (size_t i = 0; i < s->nb; i++) {
+            for (size_t j = 0; j < s->b[i].nnets; j++) {
+                const pol_net_t *net = &s->b[i].nets[j];
+                if (net->family != family)
+                    continue;
+                u128 start = fam ? net->v6 : net->v4;
+                u128 ones = fam ? ~(u128)0 : 0xFFFFFFFFu;
+                u128 host = net->prefix ? ones >> net->prefix : ones;
+                r[n].n = net;
+                r[n].b = i;
+                r[n].start = start;
+                r[n].end = start | host;
+                n++;
+            }
+        }
+        qsort(r, n, sizeof(*r), net_ref_cmp);
+        size_t *stack = xmalloc((n ? n : 1) * sizeof(*stack));
+        size_t depth = 0;
+        for (size_t i = 0; i < n; i++) {
+            while (depth && r[stack[depth - 1]].end < r[i].start)
+                depth--;
+            if (depth) {
+                size_t top = stack[depth - 1]; /* innermost network containing this one */
+                overlaps++;
+                if (warned++ < 10) {
+                    char x[64], y[64];
+                    net_text(r[i].n, x, sizeof(x));
+                    net_text(r[top].n, y, sizeof(y));
+                    warn(b, s->b[r[i].b].line,
+                         "boundaries.%s: network %s overlaps %s of boundary %s", s->b[r[i].b].name,
+                         x, y, s->b[r[top].b].name);
+                }
+            }
+            stack[depth++] = i;
+        }
+        free(stack);
+    }
+    if (overlaps > 10)
+        warn(b, s->b[0].line, "boundaries: %zu overlapping networks in all (first 10 shown)",
+             overlaps);
+    free(r);
+}
+
 static void boundary_clear(pol_boundary_t *b)
 {
     for (size_t i = 0; i < b->ncities; i++)
@@ -837,6 +924,8 @@ int pol_set_build(pol_set_t **out, const conf_t *conf, const geo_db_t *geo, pol_
         rc = compile_boundary(&b, geo, &conf->boundaries[i], &s->b[i]);
         s->nb++;
     }
+    if (rc == 0)
+        warn_overlaps(&b, s);
     size_t total = 0;
     for (size_t i = 0; i < conf->nzones; i++)
         total += conf->zones[i].nroutes;
