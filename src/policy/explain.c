@@ -27,7 +27,7 @@ static void json_str(FILE *f, const char *s)
 int pol_route_explain(const pol_set_t *s, const pol_route_t *r, const geo_db_t *geo, int family,
                       const uint8_t *addr, unsigned source_prefix, bool json, FILE *out)
 {
-    const pol_key_t *k = &r->policy->key;
+    const pol_key_t *k = &pol_route_policy(r)->key;
     char astr[INET6_ADDRSTRLEN], owner[DNS_TEXT_MAX], tname[16];
     inet_ntop(family, addr, astr, sizeof(astr));
     dns_dname_to_text(r->owner, owner);
@@ -84,7 +84,8 @@ int pol_route_explain(const pol_set_t *s, const pol_route_t *r, const geo_db_t *
             int32_t bi = k->boundary[i];
             fprintf(out, "%s{\"index\":%u,\"value\":", i ? "," : "", i);
             json_str(out, ca->value);
-            fprintf(out, ",\"up\":true,\"weight\":%u", r->weight[i]);
+            fprintf(out, ",\"up\":%s,\"weight\":%u", (k->down >> i & 1) ? "false" : "true",
+                    r->weight[i]);
             if (bi >= 0) {
                 bool ipm = ipmask[bi / 64] >> (bi % 64) & 1;
                 bool gm = l && pol_boundary_geo_match(&s->b[bi], l);
@@ -129,7 +130,16 @@ int pol_route_explain(const pol_set_t *s, const pol_route_t *r, const geo_db_t *
             fprintf(out, " (%.4f, %.4f)", l->lat, l->lon);
         fprintf(out, ", network /%u\n", gprefix);
     }
-    fprintf(out, "health     all answers up\n");
+    if (!k->down) {
+        fprintf(out, "health     all answers up\n");
+    } else {
+        uint64_t all = k->nanswers >= 64 ? ~(uint64_t)0 : ((uint64_t)1 << k->nanswers) - 1;
+        fprintf(out, "health     down:");
+        for (uint16_t i = 0; i < k->nanswers; i++)
+            if (k->down >> i & 1)
+                fprintf(out, " [%u]", i);
+        fprintf(out, "%s\n", (k->down & all) == all ? " (all down: fail open, all kept)" : "");
+    }
     fprintf(out, "boundaries\n");
     for (uint16_t i = 0; i < k->nanswers; i++) {
         const conf_answer_t *ca = &r->conf->answers[i];

@@ -273,10 +273,13 @@ unsigned pol_eval(const pol_set_t *s, const pol_key_t *k, uint32_t loc, const ui
 {
     const geo_location_t *l = s->geo ? geo_location(s->geo, loc) : NULL;
     unsigned n = 0;
+    /* up: down answers leave the chain, unless every answer is down (fail open) */
+    uint64_t all = k->nanswers >= 64 ? ~(uint64_t)0 : ((uint64_t)1 << k->nanswers) - 1;
+    uint64_t down = (k->down & all) == all ? 0 : k->down;
     /* boundaries: union of matches */
     for (uint16_t i = 0; i < k->nanswers; i++) {
         int32_t bi = k->boundary[i];
-        if (bi < 0)
+        if (bi < 0 || (down >> i & 1))
             continue;
         bool in = (ipmask && (ipmask[bi / 64] >> (bi % 64) & 1)) ||
                   (l && pol_boundary_geo_match(&s->b[bi], l));
@@ -286,7 +289,7 @@ unsigned pol_eval(const pol_set_t *s, const pol_key_t *k, uint32_t loc, const ui
     /* fallback only when nothing matched */
     if (n == 0)
         for (uint16_t i = 0; i < k->nanswers; i++)
-            if (k->boundary[i] < 0)
+            if (k->boundary[i] < 0 && !(down >> i & 1))
                 out[n++] = i;
     /* closest: stable insertion sort by distance; answers without location go last */
     if (k->closest && l && (l->flags & GEO_HAS_COORDS) && n > 1) {
@@ -672,7 +675,7 @@ static size_t search6(const pol_table_t *t, u128 a)
 
 void pol_route_decide(const pol_route_t *r, int family, const uint8_t *addr, pol_result_t *res)
 {
-    const pol_policy_t *p = r->policy;
+    const pol_policy_t *p = pol_route_policy(r);
     if (p->uniform) {
         res->d = p->dec[0];
         res->scope = 0;
@@ -901,7 +904,8 @@ static int compile_route(build_t *b, pol_set_t *s, const conf_zone_t *cz, size_t
 
 static bool key_equal(const pol_key_t *a, const pol_key_t *b)
 {
-    if (a->nanswers != b->nanswers || a->closest != b->closest || a->select != b->select)
+    if (a->nanswers != b->nanswers || a->closest != b->closest || a->select != b->select ||
+        a->down != b->down)
         return false;
     for (uint16_t i = 0; i < a->nanswers; i++) {
         if (a->boundary[i] != b->boundary[i] || a->has_loc[i] != b->has_loc[i])
@@ -910,6 +914,34 @@ static bool key_equal(const pol_key_t *a, const pol_key_t *b)
             return false;
     }
     return true;
+}
+
+/* The table for a key: an existing one, or a new one compiled now. */
+static const pol_policy_t *policy_get(pol_set_t *s, const pol_key_t *key)
+{
+    for (size_t k = 0; k < s->npolicies; k++)
+        if (key_equal(&s->policies[k]->key, key))
+            return s->policies[k];
+    s->policies = xrealloc(s->policies, (s->npolicies + 1) * sizeof(*s->policies));
+    pol_policy_t *p = policy_build(s, key);
+    s->policies[s->npolicies++] = p;
+    s->bytes += table_bytes(&p->t4, true) + table_bytes(&p->t6, false);
+    return p;
+}
+
+int pol_route_set_down(pol_set_t *s, const pol_route_t *r, uint64_t down)
+{
+    if (r->nanswers < 64 && (down >> r->nanswers))
+        return ERR_INVAL;
+    pol_route_t *w = (pol_route_t *)r; /* the set owns its routes */
+    if (w->down == down)
+        return 0;
+    pol_key_t key = pol_route_policy(r)->key;
+    key.down = down;
+    const pol_policy_t *p = policy_get(s, &key);
+    w->down = down;
+    __atomic_store_n(&w->policy, p, __ATOMIC_RELEASE);
+    return 0;
 }
 
 int pol_set_build(pol_set_t **out, const conf_t *conf, const geo_db_t *geo, pol_warn_fn warnfn,
@@ -940,19 +972,8 @@ int pol_set_build(pol_set_t **out, const conf_t *conf, const geo_db_t *geo, pol_
         }
     }
     /* One table per distinct key. */
-    for (size_t i = 0; i < s->nroutes && rc == 0; i++) {
-        size_t k;
-        for (k = 0; k < s->npolicies; k++)
-            if (key_equal(&s->policies[k]->key, &keys[i]))
-                break;
-        if (k == s->npolicies) {
-            s->policies = xrealloc(s->policies, (s->npolicies + 1) * sizeof(*s->policies));
-            s->policies[s->npolicies++] = policy_build(s, &keys[i]);
-            const pol_policy_t *p = s->policies[k];
-            s->bytes += table_bytes(&p->t4, true) + table_bytes(&p->t6, false);
-        }
-        s->routes[i].policy = s->policies[k];
-    }
+    for (size_t i = 0; i < s->nroutes && rc == 0; i++)
+        s->routes[i].policy = policy_get(s, &keys[i]);
     free(keys);
     if (rc < 0) {
         pol_set_free(s);

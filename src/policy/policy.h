@@ -47,7 +47,9 @@ typedef struct pol_route {
     uint16_t nanswers;
     const uint8_t **rdata;     /* per answer: [u16 length][wire RDATA] */
     uint32_t *weight;          /* per answer (1 when none was given) */
-    const pol_policy_t *policy;
+    const pol_policy_t *policy;/* current table; swapped by pol_route_set_down(): read it
+                                  with pol_route_policy() */
+    uint64_t down;             /* answers marked down (bit i: answer i), control plane */
     const conf_route_t *conf;  /* borrowed from the conf the set was built from (explain) */
 } pol_route_t;
 
@@ -85,6 +87,17 @@ void pol_route_decide(const pol_route_t *r, int family, const uint8_t *addr, pol
  * answer indexes into out, returns the count. rng is the caller's per-thread state. */
 unsigned pol_route_order(const pol_route_t *r, const pol_result_t *res, uint64_t *rng,
                          uint16_t *out, unsigned max) ATTR_NONNULL(1, 2, 3, 4);
+
+/*
+ * The `up` step: mark answers down (bit i of down: answer i). The route's table is
+ * rebuilt for that health state (or an existing one with the same key reused) and
+ * swapped in atomically; queries keep using the old table until then and never block.
+ * Down answers leave the chain before the boundaries; when every answer is down, all are
+ * kept (fail open). Control plane only (one writer at a time): allocates, takes about as
+ * long as the initial compile of one policy. Old tables stay owned by the set until
+ * pol_set_free(). Returns 0, or ERR_INVAL for a mask naming answers the route lacks.
+ */
+int pol_route_set_down(pol_set_t *s, const pol_route_t *r, uint64_t down) ATTR_NONNULL(1, 2);
 
 /* Private or unroutable addresses (RFC 1918, loopback, link-local, CGNAT, ULA,
  * documentation, multicast...) that say nothing about where a client is. */

@@ -49,6 +49,7 @@ typedef struct {
     double lat[64], lon[64];
     bool closest;
     unsigned select;           /* 0 when weighted (select applies after the shuffle) */
+    uint64_t down;             /* answers removed by the `up` step */
 } pol_key_t;
 
 struct pol_policy {
@@ -69,6 +70,12 @@ struct pol_set {
     size_t npolicies;
     size_t bytes;
 };
+
+/* The route's current table (acquire load: it may be swapped by a health change). */
+static inline const pol_policy_t *pol_route_policy(const pol_route_t *r)
+{
+    return __atomic_load_n(&r->policy, __ATOMIC_ACQUIRE);
+}
 
 /* Evaluate a key's filter chain for one location and IP-boundary membership (bit i of
  * ipmask: global boundary i contains the address). Writes the ordered answer indexes

@@ -2,6 +2,7 @@
 #include <arpa/inet.h>
 #include <math.h>
 
+#include "common/err.h"
 #include "conf/conf.h"
 #include "dns/rrtype.h"
 #include "geo/geo_test_util.h"
@@ -180,6 +181,30 @@ int main(void)
     ok(mx && zone_rd_len(mx->rdata[0]) == 2 + 18 &&
            !memcmp(zone_rd_data(mx->rdata[0]) + 2, "\4mail\7example\3com", 18),
        "MX value 'mail' is made absolute with the zone origin");
+
+    /* the up step: down answers leave, fallback when no match is up, fail open */
+    const pol_route_t *un = pol_set_find(set, (const uint8_t *)"\5union\7example\3com", DNS_T_A);
+    const pol_route_t *ne = pol_set_find(set, (const uint8_t *)"\4near\7example\3com", DNS_T_A);
+    size_t before = pol_set_policy_count(set);
+    is_int(pol_route_set_down(set, un, 1), 0, "mark union's answer 1 down");
+    is_str(list("union", "1.2.3.1", NULL), "2", "US client: the down Americas answer is gone");
+    ok(pol_set_policy_count(set) == before + 1, "a table for the new health state was compiled");
+    pol_route_set_down(set, un, 3);
+    is_str(list("union", "1.2.3.1", &sc), "3", "both matches down: the fallback");
+    is_int(sc, 0, "...and since everyone now gets the same answer, scope 0");
+    pol_route_set_down(set, un, 7);
+    is_str(list("union", "1.2.3.1", NULL), "12", "every answer down: fail open, as if all were up");
+    is_str(list("union", "1.2.3.129", NULL), "3", "...for every client");
+    pol_route_set_down(set, un, 1);
+    is_int(pol_set_policy_count(set), before + 3, "a health state seen before reuses its table");
+    pol_route_set_down(set, un, 0);
+    is_str(list("union", "1.2.3.1", NULL), "12", "all up again: the original answers");
+    is_int(pol_set_policy_count(set), before + 3, "...from the original table");
+    is_int(pol_route_set_down(set, un, 8), ERR_INVAL, "a mask naming a missing answer is refused");
+    pol_route_set_down(set, ne, 1);
+    is_str(list("near", "1.2.5.1", NULL), "2", "closest: LA down, San Francisco gets New York");
+    is_str(list("nearall", "1.2.5.1", NULL), "123", "a route sharing the old table is unaffected");
+    pol_route_set_down(set, ne, 0);
 
     /* private addresses */
     uint8_t a[16];
