@@ -368,6 +368,8 @@ static void answer_in(answer_t *a)
                 put_ns_authority(a, z);
             return;
         }
+        /* A CNAME (routed or from the zone file) unless the CNAME itself was asked for. */
+        const uint8_t *target;
         const pol_route_t *rcn = routes && q->qtype != DNS_T_CNAME ? route_for(n, DNS_T_CNAME) : NULL;
         if (rcn) {
             int w = put_routed(a, rcn, &first);
@@ -379,44 +381,35 @@ static void answer_in(answer_t *a)
                 put_soa_authority(a, z);
                 return;
             }
-            visited[chain++] = n;
-            follow(a, zone_rd_data(rcn->rdata[first]));
-            const zone_t *tz = zone_set_find(&a->snap->zones, a->lname);
-            bool loop = false;
-            if (tz) {
-                const zone_node_t *tn = zone_find(tz, a->lname);
-                for (int i = 0; i < chain && tn; i++)
-                    loop |= visited[i] == tn;
-            }
-            if (!tz || loop || chain == MAX_CHAIN)
+            target = zone_rd_data(rcn->rdata[first]);
+        } else {
+            const zone_rrset_t *set = zone_node_rrset(n, q->qtype);
+            if (set) {
+                if (put_current(a, set) < 0) {
+                    truncate_all(a);
+                    return;
+                }
+                note_targets(a, set);
+                /* No NS in authority when the answer is the apex NS itself, or a DS at
+                 * a delegation point (answered by the parent; NSD adds nothing there). */
+                if (!(set->type == DNS_T_NS && n == z->apex) && !(n->flags & ZONE_NODE_CUT))
+                    put_ns_authority(a, z);
                 return;
-            z = tz;
-            continue;
-        }
-        const zone_rrset_t *set = zone_node_rrset(n, q->qtype);
-        if (set) {
-            if (put_current(a, set) < 0) {
+            }
+            const zone_rrset_t *cn = zone_node_rrset(n, DNS_T_CNAME);
+            if (!cn) {
+                put_soa_authority(a, z);
+                return;
+            }
+            if (put_current(a, cn) < 0) {
                 truncate_all(a);
                 return;
             }
-            note_targets(a, set);
-            /* No NS in authority when the answer is the apex NS itself, or a DS at a
-             * delegation point (answered by the parent; NSD adds nothing there). */
-            if (!(set->type == DNS_T_NS && n == z->apex) && !(n->flags & ZONE_NODE_CUT))
-                put_ns_authority(a, z);
-            return;
+            target = zone_rd_data(cn->rdata[0]);
         }
-        const zone_rrset_t *cn = zone_node_rrset(n, DNS_T_CNAME);
-        if (!cn) {
-            put_soa_authority(a, z);
-            return;
-        }
-        if (put_current(a, cn) < 0) {
-            truncate_all(a);
-            return;
-        }
+        /* Follow the CNAME. The chain leaves our zones, loops, or is too long: it ends
+         * here, with no authority section (as NSD). */
         visited[chain++] = n;
-        const uint8_t *target = zone_rd_data(cn->rdata[0]);
         follow(a, target);
         const zone_t *tz = zone_set_find(&a->snap->zones, a->lname);
         bool loop = false;
@@ -425,8 +418,6 @@ static void answer_in(answer_t *a)
             for (int i = 0; i < chain && tn; i++)
                 loop |= visited[i] == tn;
         }
-        /* The chain leaves our zones, loops, or is too long: it ends here, with no
-         * authority section (as NSD). */
         if (!tz || loop || chain == MAX_CHAIN)
             return;
         z = tz;
