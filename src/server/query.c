@@ -34,6 +34,7 @@ typedef struct {
     bool ecs_ok;                   /* a valid, public ECS address to decide on */
     uint8_t scope;                 /* ECS SCOPE of the reply: widest decision taken */
     uint64_t *rng;
+    dns_resp_mark_t base;          /* the message with only the question */
     int rcode;
     bool aa;
     bool truncated;
@@ -188,9 +189,7 @@ static void put_additional(answer_t *a)
 /* The answer does not fit: keep only the question and set TC. */
 static void truncate_all(answer_t *a)
 {
-    dns_resp_mark_t m = { DNS_HDR_LEN + (a->q->has_question ? a->q->qname_len + 4u : 0u),
-                          { 0, 0, 0 }, a->q->has_question ? 1 : 0 };
-    dns_resp_rollback(&a->r, &m);
+    dns_resp_rollback(&a->r, &a->base);
     a->r.section = DNS_SEC_ANSWER;
     a->truncated = true;
     a->naddl = 0;
@@ -528,6 +527,7 @@ size_t srv_query_process(srv_worker_t *w, const uint8_t *pkt, size_t len, uint8_
         opt_len = q.edns ? dns_opt_size(&opt) : 0;
     }
     dns_resp_init(&a.r, resp, max, max - opt_len, &q, rc == DNS_RCODE_BADVERS ? 0 : rc);
+    a.base = dns_resp_mark(&a.r);
     if (rc != DNS_RCODE_NOERROR && q.cd)
         resp[3] |= DNS_FLAG_CD; /* a rejected query's header is echoed whole (as NSD) */
 
