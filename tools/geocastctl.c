@@ -1,35 +1,57 @@
-/* geocastctl: geocast's control tool. Offline commands read the config directly. */
-#include <arpa/inet.h>
+/* geocastctl: geocast's control tool. Online commands talk to the running daemon over its
+ * control socket (docs/operations.md); offline ones read the configuration directly. */
+#include <errno.h>
 #include <getopt.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <time.h>
+#include <unistd.h>
 
+#include "common/err.h"
 #include "common/log.h"
 #include "common/util.h"
 #include "conf/conf.h"
+#include "ctl/ctl.h"
 #include "dns/rrtype.h"
 #include "server/snapshot.h"
 
-#define VERSION "0.1.0"
+#define VERSION CTL_VERSION
+#define DEFAULT_CONFIG "/etc/geocast/geocast.yaml"
 
 static void usage(FILE *f)
 {
     fprintf(f,
-            "usage: geocastctl [-c FILE] COMMAND\n"
+            "usage: geocastctl [-s SOCKET | -c FILE] [-j] COMMAND [ARGS]\n"
             "\n"
-            "Commands (offline: they read the configuration, not the running server):\n"
-            "  check                     validate the configuration, zones and GeoIP data\n"
-            "  zones                     list the zones with their serial and record counts\n"
+            "Commands for the running server (over its control socket):\n"
+            "  status                    version, uptime, data generation, counts, last reload\n"
+            "  reload                    reload configuration, zones and GeoIP data now; exits 1\n"
+            "                            with the reason when the reload failed (the previous\n"
+            "                            data keeps serving)\n"
+            "  stats                     query and response counters since start\n"
+            "\n"
+            "Commands on the running server with -s (or when the default socket exists and no\n"
+            "-c is given), else offline on the configuration file:\n"
             "  lookup ADDRESS            what the GeoIP data says about an address\n"
             "  explain NAME TYPE CLIENT  how a routed name is answered for CLIENT (an address\n"
             "                            or a subnet such as 192.0.2.0/24): location, each\n"
             "                            boundary tested, distances, weights, answer, ECS scope\n"
+            "\n"
+            "Offline commands (they read the configuration, not the running server):\n"
+            "  check                     validate the configuration, zones and GeoIP data\n"
+            "  zones                     list the zones with their serial and record counts\n"
             "  version                   print the version\n"
             "\n"
             "Options:\n"
-            "  -c, --config FILE   configuration file (default /etc/geocast/geocast.yaml)\n"
-            "  -j, --json          JSON output (lookup, explain)\n"
+            "  -s, --socket PATH   control socket (default " CTL_DEFAULT_SOCKET ")\n"
+            "  -c, --config FILE   configuration file (default " DEFAULT_CONFIG ")\n"
+            "  -j, --json          JSON output (status, stats, lookup, explain)\n"
+            "  -t, --timeout SECS  how long to wait for the server (default 30; reload 300)\n"
             "  -h, --help          this help\n");
 }
 
@@ -56,134 +78,146 @@ static snapshot_t *load(const char *path)
     return s;
 }
 
-/* "192.0.2.1", "2001:db8::/48": family, address (host bits cleared), prefix length. */
-static bool parse_client(const char *arg, int *family, uint8_t addr[16], unsigned *prefix)
-{
-    char buf[INET6_ADDRSTRLEN + 8];
-    snprintf(buf, sizeof(buf), "%s", arg);
-    char *slash = strchr(buf, '/');
-    if (slash)
-        *slash = 0;
-    memset(addr, 0, 16);
-    if (inet_pton(AF_INET, buf, addr) == 1)
-        *family = AF_INET;
-    else if (inet_pton(AF_INET6, buf, addr) == 1)
-        *family = AF_INET6;
-    else
-        return false;
-    unsigned max = *family == AF_INET ? 32 : 128;
-    *prefix = max;
-    if (slash) {
-        char *end;
-        unsigned long p = strtoul(slash + 1, &end, 10);
-        if (!slash[1] || *end || p > max)
-            return false;
-        *prefix = (unsigned)p;
-    }
-    for (unsigned bit = *prefix; bit < max; bit++)
-        addr[bit / 8] &= (uint8_t) ~(0x80 >> (bit % 8));
-    return true;
-}
+/* ---- online: the control socket ------------------------------------------------------ */
 
-static int cmd_lookup(const snapshot_t *s, const char *arg, bool json)
+/* Send one request line and print the response: the body to stdout, an error status to
+ * stderr. Returns the exit status: 0 ok, 1 error or no server. */
+static int online(const char *path, const char *line, int timeout_s)
 {
-    int family;
-    uint8_t addr[16];
-    unsigned prefix;
-    if (!parse_client(arg, &family, addr, &prefix)) {
-        fprintf(stderr, "geocastctl: bad address '%s'\n", arg);
-        return 2;
-    }
-    if (!s->geo) {
-        fprintf(stderr, "geocastctl: the configuration has no geoip section\n");
+    struct sockaddr_un sa = { .sun_family = AF_UNIX };
+    if (strlen(path) >= sizeof(sa.sun_path)) {
+        fprintf(stderr, "geocastctl: socket path too long: %s\n", path);
         return 1;
     }
-    unsigned net;
-    uint32_t id = geo_lookup(s->geo, family, addr, &net);
-    const geo_location_t *l = geo_location(s->geo, id);
-    char a[INET6_ADDRSTRLEN];
-    inet_ntop(family, addr, a, sizeof(a));
-    const conf_geo_source_t *src = id ? &s->conf->geo[l->source] : NULL;
-    const char *srcname = src ? (src->path ? src->path : src->locations) : "";
-    if (json) {
-        printf("{\"address\":\"%s\",\"network_prefix\":%u,\"found\":%s", a, net,
-               id ? "true" : "false");
-        if (id) {
-            printf(",\"continent\":\"%s\",\"country\":\"%s\",\"subdivision\":\"%s\","
-                   "\"city\":\"%s\",\"source\":\"%s\"",
-                   l->continent, l->country, l->subdivision, l->city ? l->city : "", srcname);
-            if (l->flags & GEO_HAS_COORDS)
-                printf(",\"latitude\":%.4f,\"longitude\":%.4f", l->lat, l->lon);
+    memcpy(sa.sun_path, path, strlen(path) + 1);
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+        int e = errno;
+        fprintf(stderr, "geocastctl: cannot connect to %s: %s \xe2\x80\x94 is geocastd running?\n",
+                path, strerror(e));
+        if (fd >= 0)
+            close(fd);
+        return 1;
+    }
+    size_t len = strlen(line);
+    for (size_t off = 0; off < len;) {
+        ssize_t n = send(fd, line + off, len - off, MSG_NOSIGNAL);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0) {
+            fprintf(stderr, "geocastctl: %s: send: %s\n", path, strerror(errno));
+            close(fd);
+            return 1;
         }
-        printf("}\n");
-        return 0;
+        off += (size_t)n;
     }
-    printf("address      %s\nnetwork      /%u (widest block with this location)\n", a, net);
-    if (!id) {
-        printf("location     unknown (no source covers it)\n");
-        return 0;
+    /* Read the whole response: a status line, body lines, a line ".". */
+    char *buf = NULL;
+    size_t blen = 0, cap = 0;
+    struct timespec t0;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    bool done = false;
+    while (!done) {
+        struct timespec now;
+        clock_gettime(CLOCK_MONOTONIC, &now);
+        long left = timeout_s * 1000L - ((now.tv_sec - t0.tv_sec) * 1000L +
+                                         (now.tv_nsec - t0.tv_nsec) / 1000000L);
+        struct pollfd p = { .fd = fd, .events = POLLIN };
+        int pr = left > 0 ? poll(&p, 1, (int)left) : 0;
+        if (pr < 0 && errno == EINTR)
+            continue;
+        if (pr <= 0) {
+            fprintf(stderr, "geocastctl: %s: no complete answer within %d seconds\n", path,
+                    timeout_s);
+            break;
+        }
+        if (cap - blen < 4096) {
+            cap = cap ? cap * 2 : 16384;
+            buf = xrealloc(buf, cap);
+        }
+        ssize_t n = recv(fd, buf + blen, cap - blen - 1, 0);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0) {
+            fprintf(stderr, "geocastctl: %s: the server closed the connection mid-answer\n",
+                    path);
+            break;
+        }
+        blen += (size_t)n;
+        buf[blen] = 0;
+        done = (blen == 2 && !memcmp(buf, ".\n", 2)) ||
+               (blen >= 3 && !memcmp(buf + blen - 3, "\n.\n", 3));
     }
-    printf("continent    %s\ncountry      %s\nsubdivision  %s\ncity         %s\n",
-           l->continent, l->country, l->subdivision, l->city ? l->city : "");
-    if (l->flags & GEO_HAS_COORDS)
-        printf("coordinates  %.4f, %.4f\n", l->lat, l->lon);
-    printf("source       %s\n", srcname);
-    return 0;
-}
-
-static int cmd_explain(const snapshot_t *s, const char *name, const char *type_s,
-                       const char *client, bool json)
-{
-    uint8_t owner[DNS_NAME_MAX], lname[DNS_NAME_MAX];
-    size_t nl = strlen(name);
-    int type = dns_rrtype_from_text(type_s, strlen(type_s));
-    int family;
-    uint8_t addr[16];
-    unsigned prefix;
-    if (dns_dname_from_text(name, nl, (const uint8_t *)"", owner) < 0 || type < 0) {
-        fprintf(stderr, "geocastctl: bad name or type\n");
-        return 2;
-    }
-    if (!parse_client(client, &family, addr, &prefix)) {
-        fprintf(stderr, "geocastctl: bad client '%s' (an address or a subnet)\n", client);
-        return 2;
-    }
-    dns_dname_lower(lname, owner);
-    const zone_t *z = zone_set_find(&s->zones, lname);
-    const pol_route_t *r = NULL;
-    if (z) {
-        zone_result_t res;
-        zone_lookup(z, lname, (uint16_t)type, &res);
-        const snapshot_routes_t *sr = (res.kind == ZONE_HIT || res.kind == ZONE_WILDCARD)
-                                          ? res.node->ext : NULL;
-        for (uint8_t i = 0; sr && i < sr->n; i++)
-            if (sr->r[i]->type == type || (!r && sr->r[i]->type == DNS_T_CNAME))
-                r = sr->r[i];
-    }
-    if (!r) {
-        fprintf(stderr, "geocastctl: %s %s is not a routed name (its answer does not depend on "
-                        "the client)\n", name, type_s);
+    close(fd);
+    if (!done) {
+        free(buf);
         return 1;
     }
-    int rc = pol_route_explain(s->pol, r, s->geo, family, addr, prefix, json, stdout);
-    return rc < 0 ? 1 : rc;
+    char *nl = strchr(buf, '\n');
+    *nl = 0;
+    int rc = 0;
+    if (!strcmp(buf, "ok")) {
+        rc = 0;
+    } else if (!strncmp(buf, "error ", 6)) {
+        rc = 1;
+    } else {
+        fprintf(stderr, "geocastctl: %s: unexpected answer '%s'\n", path, buf);
+        free(buf);
+        return 1;
+    }
+    /* Body: undo the dot-stuffing; stop at the lone ".". */
+    for (char *l = nl + 1; *l;) {
+        char *e = strchr(l, '\n');
+        *e = 0;
+        if (!strcmp(l, "."))
+            break;
+        fputs(l[0] == '.' ? l + 1 : l, stdout);
+        fputc('\n', stdout);
+        l = e + 1;
+    }
+    fflush(stdout);
+    if (rc)
+        fprintf(stderr, "geocastctl: %s\n", buf + 6);
+    free(buf);
+    return rc;
+}
+
+/* ---- offline ------------------------------------------------------------------------- */
+
+static int offline_result(int rc, const char *err)
+{
+    if (rc == 0)
+        return 0;
+    fprintf(stderr, "geocastctl: %s\n", err);
+    return rc == ERR_INVAL ? 2 : 1;
 }
 
 int main(int argc, char **argv)
 {
     static const struct option opts[] = {
         { "config", required_argument, NULL, 'c' },
+        { "socket", required_argument, NULL, 's' },
         { "json", no_argument, NULL, 'j' },
+        { "timeout", required_argument, NULL, 't' },
         { "help", no_argument, NULL, 'h' },
         { NULL, 0, NULL, 0 },
     };
-    const char *config = "/etc/geocast/geocast.yaml";
+    const char *config = NULL, *sock = NULL;
     bool json = false;
+    int timeout_s = 0;
     int c;
-    while ((c = getopt_long(argc, argv, "c:jh", opts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "c:s:jt:h", opts, NULL)) != -1) {
         switch (c) {
         case 'c': config = optarg; break;
+        case 's': sock = optarg; break;
         case 'j': json = true; break;
+        case 't':
+            timeout_s = atoi(optarg);
+            if (timeout_s <= 0 || timeout_s > 86400) {
+                fprintf(stderr, "geocastctl: bad timeout '%s' (seconds, 1 to 86400)\n", optarg);
+                return 2;
+            }
+            break;
         case 'h': usage(stdout); return 0;
         default: usage(stderr); return 2;
         }
@@ -199,10 +233,12 @@ int main(int argc, char **argv)
         printf("geocastctl %s\n", VERSION);
         return 0;
     }
-    struct {
+    /* where: 0 offline only, 1 online only, 2 either. */
+    static const struct {
         const char *name;
-        int nargs;
-    } cmds[] = { { "check", 0 }, { "zones", 0 }, { "lookup", 1 }, { "explain", 3 } };
+        int nargs, where;
+    } cmds[] = { { "check", 0, 0 },  { "zones", 0, 0 },  { "lookup", 1, 2 }, { "explain", 3, 2 },
+                 { "status", 0, 1 }, { "reload", 0, 1 }, { "stats", 0, 1 } };
     size_t ci;
     for (ci = 0; ci < ARRAY_SIZE(cmds); ci++)
         if (!strcmp(cmd, cmds[ci].name))
@@ -217,10 +253,53 @@ int main(int argc, char **argv)
                 cmds[ci].nargs == 1 ? "" : "s");
         return 2;
     }
+
+    /* Online when the command needs the server, when -s was given, or (lookup, explain)
+     * when the default socket exists and no -c was given. */
+    bool use_socket = cmds[ci].where == 1 || (cmds[ci].where == 2 && sock) ||
+                      (cmds[ci].where == 2 && !config && access(CTL_DEFAULT_SOCKET, F_OK) == 0);
+    if (use_socket) {
+        if (cmds[ci].where == 0 || (sock && config)) {
+            fprintf(stderr, "geocastctl: %s\n",
+                    cmds[ci].where == 0 ? "this command reads the configuration: use -c, not -s"
+                                        : "give -s (the running server) or -c (a configuration),"
+                                          " not both");
+            return 2;
+        }
+        char line[CTL_REQUEST_MAX];
+        size_t off = (size_t)snprintf(line, sizeof(line), "%s", cmd);
+        for (int i = 0; i < nargs; i++) {
+            if (!*args[i] || strpbrk(args[i], " \t\r\n")) {
+                fprintf(stderr, "geocastctl: bad argument '%s'\n", args[i]);
+                return 2;
+            }
+            off += (size_t)snprintf(line + off, sizeof(line) - MIN(off, sizeof(line)), " %s",
+                                    args[i]);
+        }
+        if (json)
+            off += (size_t)snprintf(line + off, sizeof(line) - MIN(off, sizeof(line)), " json");
+        if (off + 2 > sizeof(line)) {
+            fprintf(stderr, "geocastctl: the request is too long\n");
+            return 2;
+        }
+        line[off++] = '\n';
+        line[off] = 0;
+        if (!timeout_s)
+            timeout_s = !strcmp(cmd, "reload") ? 300 : 30;
+        return online(sock ? sock : CTL_DEFAULT_SOCKET, line, timeout_s);
+    }
+    if (sock) {
+        fprintf(stderr, "geocastctl: %s reads the configuration: use -c, not -s\n", cmd);
+        return 2;
+    }
+
+    if (!config)
+        config = DEFAULT_CONFIG;
     snapshot_t *s = load(config);
     if (!s)
         return 1;
     int rc = 0;
+    char err[512];
     if (!strcmp(cmd, "check")) {
         printf("%s: ok (%zu zones, %zu records, %zu routes in %zu policies)\n", config,
                s->conf->nzones, s->nrecords, pol_set_route_count(s->pol),
@@ -235,9 +314,10 @@ int main(int argc, char **argv)
                    z->nnodes);
         }
     } else if (!strcmp(cmd, "lookup")) {
-        rc = cmd_lookup(s, args[0], json);
+        rc = offline_result(ctl_lookup(s, args[0], json, stdout, err, sizeof(err)), err);
     } else {
-        rc = cmd_explain(s, args[0], args[1], args[2], json);
+        rc = offline_result(
+            ctl_explain(s, args[0], args[1], args[2], json, stdout, err, sizeof(err)), err);
     }
     snapshot_free(s);
     return rc;

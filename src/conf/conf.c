@@ -778,8 +778,56 @@ static void k_boundaries(ctx_t *c, const yaml_node_t *v, const char *path, void 
     }
 }
 
+/* ---- control --------------------------------------------------------------------- */
+
+static void k_ctl_socket(ctx_t *c, const yaml_node_t *v, const char *path, void *out)
+{
+    conf_t *cf = out;
+    const char *s = scalar(v);
+    if (!s) {
+        fail(c, v, path, "expected a file name or false");
+        return;
+    }
+    free(cf->control_socket);
+    cf->control_socket = is_false(s) || !*s ? NULL : resolve_path(c, s);
+    /* sockaddr_un.sun_path holds 108 bytes with the terminating NUL. */
+    if (cf->control_socket && strlen(cf->control_socket) > 107)
+        fail(c, v, path, "the socket path is longer than 107 bytes");
+}
+
+static void k_ctl_http(ctx_t *c, const yaml_node_t *v, const char *path, void *out)
+{
+    conf_t *cf = out;
+    const char *s = scalar(v);
+    if (!s) {
+        fail(c, v, path, "expected \"address@port\" or false");
+        return;
+    }
+    free(cf->control_http);
+    cf->control_http = NULL;
+    if (is_false(s))
+        return;
+    if (!strchr(s, '@') ||
+        conf_parse_listen(s, &cf->control_http_addr, &cf->control_http_addrlen) < 0) {
+        fail(c, v, path, "bad address '%s' (expected address@port, e.g. 127.0.0.1@8053)", s);
+        return;
+    }
+    cf->control_http = xstrdup(s);
+}
+
+static const key_t_ control_keys[] = {
+    { "socket", k_ctl_socket },
+    { "http", k_ctl_http },
+};
+
+static void k_control(ctx_t *c, const yaml_node_t *v, const char *path, void *out)
+{
+    walk_map(c, v, path, control_keys, ARRAY_SIZE(control_keys), out);
+}
+
 static const key_t_ top_keys[] = {
     { "server", k_server },
+    { "control", k_control },
     { "zones", k_zones },
     { "geoip", k_geoip },
     { "boundaries", k_boundaries },
@@ -928,6 +976,8 @@ void conf_free(conf_t *c)
         free(c->boundaries[i].name);
     }
     free(c->boundaries);
+    free(c->control_socket);
+    free(c->control_http);
     free(c->identity);
     free(c->version);
     free(c->path);

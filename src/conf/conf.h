@@ -93,6 +93,10 @@ typedef struct {
     size_t ngeo;
     conf_boundary_t *boundaries;
     size_t nboundaries;
+    char *control_socket;       /* control.socket: Unix socket path, or NULL (off) */
+    char *control_http;         /* control.http as written ("address@port"), or NULL (off) */
+    struct sockaddr_storage control_http_addr;
+    socklen_t control_http_addrlen;
 } conf_t;
 
 /* Read and validate a config file. Returns NULL with the error in err. Caller frees

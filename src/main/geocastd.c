@@ -11,53 +11,32 @@
 
 #include "common/log.h"
 #include "conf/conf.h"
+#include "ctl/ctl.h"
 #include "server/net.h"
 #include "server/snapshot.h"
 
-#define VERSION "0.1.0"
+#define VERSION CTL_VERSION
 
 static void usage(FILE *f)
 {
     fprintf(f,
-            "usage: geocastd -c FILE [--check] [-v|-q]\n"
+            "usage: geocastd -c FILE [--check] [--control PATH] [-v|-q]\n"
             "\n"
             "Authoritative DNS server whose answers depend on where the client is.\n"
             "\n"
             "  -c, --config FILE   YAML configuration (see docs/config.md)\n"
             "      --check         load and validate the configuration and every zone, then exit\n"
             "                      (0: valid; 1: invalid, with FILE:LINE: reason on stderr)\n"
+            "      --control PATH  serve the control socket on PATH (overrides control.socket;\n"
+            "                      \"none\" turns it off)\n"
             "  -v, --verbose       log debug messages\n"
             "  -q, --quiet         log only warnings and errors\n"
             "  -V, --version       print the version and exit\n"
             "  -h, --help          this help\n"
             "\n"
             "Signals: SIGHUP reloads the configuration, zones and data (a failed reload keeps\n"
-            "the old data serving); SIGTERM and SIGINT stop the server.\n");
-}
-
-static void warn_log(void *ctx, const char *msg)
-{
-    (void)ctx;
-    log_warn("%s", msg);
-}
-
-/* Load config, zones and GeoIP data into a new snapshot (which owns the config).
- * Returns NULL (error logged) on failure. */
-static snapshot_t *load(const char *path)
-{
-    char err[1024];
-    conf_t *conf = conf_load(path, err, sizeof(err));
-    if (!conf) {
-        log_err("%s", err);
-        return NULL;
-    }
-    snapshot_t *s = snapshot_build(conf, warn_log, NULL, err, sizeof(err));
-    if (!s) {
-        log_err("%s", err);
-        conf_free(conf);
-        return NULL;
-    }
-    return s;
+            "the old data serving), as `geocastctl reload` does; SIGTERM and SIGINT stop the\n"
+            "server. See docs/operations.md.\n");
 }
 
 int main(int argc, char **argv)
@@ -66,15 +45,16 @@ int main(int argc, char **argv)
         { "config", required_argument, NULL, 'c' }, { "check", no_argument, NULL, 'C' },
         { "verbose", no_argument, NULL, 'v' },      { "quiet", no_argument, NULL, 'q' },
         { "version", no_argument, NULL, 'V' },      { "help", no_argument, NULL, 'h' },
-        { NULL, 0, NULL, 0 },
+        { "control", required_argument, NULL, 'S' }, { NULL, 0, NULL, 0 },
     };
-    const char *config = NULL;
+    const char *config = NULL, *control = NULL;
     bool check = false;
     int c;
     while ((c = getopt_long(argc, argv, "c:vqVh", opts, NULL)) != -1) {
         switch (c) {
         case 'c': config = optarg; break;
         case 'C': check = true; break;
+        case 'S': control = optarg; break;
         case 'v': log_set_level(LOG_DEBUG); break;
         case 'q': log_set_level(LOG_WARN); break;
         case 'V': printf("geocastd %s\n", VERSION); return 0;
@@ -87,9 +67,12 @@ int main(int argc, char **argv)
         return 2;
     }
 
-    snapshot_t *snap = load(config);
-    if (!snap)
+    char err[1024];
+    snapshot_t *snap = ctl_load(config, err, sizeof(err));
+    if (!snap) {
+        log_err("%s", err);
         return 1;
+    }
     const conf_t *conf = snap->conf;
     if (check) {
         printf("%s: ok (%zu zones, %zu records, %zu routes in %zu policies)\n", config,
@@ -126,40 +109,53 @@ int main(int argc, char **argv)
         .tcp_idle_timeout_ms = conf->tcp_idle_timeout_ms,
         .tcp_max_queries = conf->tcp_max_queries,
     };
-    char err[512];
+    size_t nzones = conf->nzones, nrecords = snap->nrecords;
+    size_t nroutes = pol_set_route_count(snap->pol);
+
+    /* The control plane first, so that a second daemon given the same control socket
+     * stops before it binds (SO_REUSEPORT would let it share) the DNS ports. From here
+     * on every reload goes through ctl_reload, for SIGHUP and the control socket alike,
+     * and a reload may free the first snapshot at any time: conf and snap are not used
+     * after ctl_start. The control settings are read once, like the listen addresses. */
+    ctl_init(config);
+    ctl_conf_t cc = {
+        .socket = control ? (strcmp(control, "none") ? control : NULL) : conf->control_socket,
+        .http = conf->control_http ? (const struct sockaddr *)&conf->control_http_addr : NULL,
+        .http_len = conf->control_http_addrlen,
+    };
+    conf = NULL;
+    snap = NULL;
+    if (ctl_start(&cc, err, sizeof(err)) < 0) {
+        log_err("%s", err);
+        free(listen);
+        snapshot_free(snapshot_publish(NULL));
+        return 1;
+    }
     if (srv_net_start(&nc, err, sizeof(err)) < 0) {
         log_err("%s", err);
+        free(listen);
+        ctl_stop();
+        snapshot_free(snapshot_publish(NULL));
         return 1;
     }
     free(listen);
     log_info("serving %zu zones (%zu records, %zu routes) on %zu addresses with %u workers",
-             conf->nzones, snap->nrecords, pol_set_route_count(snap->pol), conf->nlisten,
-             nc.workers);
+             nzones, nrecords, nroutes, nc.nlisten, nc.workers);
 
     for (;;) {
         int sig;
         if (sigwait(&set, &sig) != 0)
             continue;
         if (sig == SIGHUP) {
-            /* Listen addresses and worker counts need a restart; everything else is in
-             * the snapshot and swapped whole. */
-            snapshot_t *ns = load(config);
-            if (!ns) {
-                log_err("reload failed; still serving the previous data");
-                continue;
-            }
-            snapshot_t *old = snapshot_publish(ns);
-            synchronize_rcu();
-            snapshot_free(old);
-            snap = ns;
-            log_info("reloaded: %zu zones, %zu records, %zu routes (generation %llu)",
-                     ns->conf->nzones, ns->nrecords, pol_set_route_count(ns->pol),
-                     (unsigned long long)ns->generation);
+            /* Listen addresses, worker counts and the control settings need a restart;
+             * everything else is in the snapshot and swapped whole. */
+            ctl_reload("SIGHUP", err, sizeof(err)); /* logs the outcome either way */
             continue;
         }
         log_info("signal %d: stopping", sig);
         break;
     }
+    ctl_stop();
     srv_net_stop();
     snapshot_free(snapshot_publish(NULL));
     return 0;

@@ -1,0 +1,83 @@
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <sys/socket.h>
+
+#include "common/util.h"
+#include "server/snapshot.h"
+
+/*
+ * The control plane (docs/operations.md): reload, the control socket and the metrics
+ * listener.
+ *
+ * - ctl_reload() is the one reload path: SIGHUP (main thread) and the control socket's
+ *   `reload` both call it. It builds a new snapshot off the query threads, publishes it,
+ *   waits for a grace period and frees the old one; a failed reload keeps the old
+ *   snapshot. Reloads are serialized by a mutex.
+ * - ctl_start() starts up to two threads: the control socket (a Unix stream socket, one
+ *   line per request) and the HTTP metrics listener (GET /metrics). Both register with
+ *   liburcu-qsbr and stay offline except while they read the published snapshot, so they
+ *   never delay a grace period and may call ctl_reload().
+ * - The query threads are never blocked: metrics are their per-thread counters summed on
+ *   read (srv_net_stats).
+ */
+
+#define CTL_VERSION "0.1.0"
+#define CTL_DEFAULT_SOCKET "/run/geocast/control.sock"
+#define CTL_REQUEST_MAX 1024   /* bytes per control request line, newline included */
+
+/* Load config, zones and GeoIP data from path into a new (unpublished) snapshot, which
+ * owns its config. Returns NULL with "file:line: reason" in err on failure. Warnings go
+ * to the log. Thread-safe but not reentrant with itself (the generation counter): call
+ * ctl_reload() to reload a running server. */
+snapshot_t *ctl_load(const char *path, char *err, size_t errlen) ATTR_NONNULL(1, 2);
+
+/* Record the config path reloads read (borrowed: must outlive the server) and the start
+ * time. Call once in main, before ctl_reload() or ctl_start(). */
+void ctl_init(const char *config_path) ATTR_NONNULL(1);
+
+/*
+ * Reload now: ctl_load(), publish, synchronize_rcu(), free the old snapshot. The calling
+ * thread must not be inside an RCU read-side section (an unregistered thread, or a
+ * registered one that is offline). trigger names the source in the log ("SIGHUP",
+ * "control socket"). Returns 0 on success or a negative ERR_* with the reason in err (the
+ * old snapshot keeps serving). Counted in the reload metrics. Thread-safe (serialized).
+ */
+int ctl_reload(const char *trigger, char *err, size_t errlen) ATTR_NONNULL(1, 2);
+
+typedef struct {
+    const char *socket;                  /* control socket path, or NULL (off) */
+    const struct sockaddr *http;         /* metrics listener address, or NULL (off) */
+    socklen_t http_len;
+} ctl_conf_t;
+
+/*
+ * Bind the control socket and the metrics listener and start their threads. The socket's
+ * directory is created (0755) when missing; the socket file gets mode 0660. A stale
+ * socket file (nobody accepts on it) is replaced; a live one is an error ("another
+ * geocastd is running"). Returns 0, or a negative ERR_* with the reason in err and
+ * nothing left running or bound. Call from the main thread after the first snapshot is
+ * published and with signals blocked.
+ */
+int ctl_start(const ctl_conf_t *conf, char *err, size_t errlen) ATTR_NONNULL(1, 2);
+
+/* Stop the threads (join), close the listeners and remove the socket file. Safe to call
+ * when ctl_start() was not called or failed. */
+void ctl_stop(void);
+
+/*
+ * The explain and lookup commands, shared by the control socket (on the running snapshot)
+ * and geocastctl's offline mode (on a snapshot it loads), so both print the same thing.
+ * s is borrowed (read it inside an RCU read-side section when it is the published one).
+ * Output goes to out. Returns 0 on success; 1 when explain's step-by-step result disagrees
+ * with the compiled table (output printed; err says so); ERR_INVAL for bad arguments and
+ * ERR_NOTFOUND when the name is not routed or there is no GeoIP data, with the reason in
+ * err.
+ */
+int ctl_explain(const snapshot_t *s, const char *name, const char *type, const char *client,
+                bool json, FILE *out, char *err, size_t errlen) ATTR_NONNULL(1, 2, 3, 4, 6, 7);
+int ctl_lookup(const snapshot_t *s, const char *address, bool json, FILE *out, char *err,
+               size_t errlen) ATTR_NONNULL(1, 2, 4, 5);
