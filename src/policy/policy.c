@@ -466,6 +466,7 @@ typedef struct {
     stack_t_ st4, st6;
     unsigned words;            /* uint64 words in an IP-boundary mask */
     uint64_t *acc;             /* scratch masks, one per trie depth (129 * words) */
+    bool alias;                /* emitting an IPv6 range that aliases the IPv4 space */
 } build_ctx_t;
 
 static uint32_t decide(build_ctx_t *c, uint32_t loc, const uint64_t *mask)
@@ -481,6 +482,21 @@ static uint32_t decide(build_ctx_t *c, uint32_t loc, const uint64_t *mask)
     if (!any && loc < c->nlocs)
         c->loc_cache[loc] = (int32_t)d;
     return d;
+}
+
+/* The value of a finished block: inside an IPv4 alias range, parts that no IPv6 network
+ * covers stay aliases (looked up in the IPv4 table at query time); networks written in
+ * IPv6 there match as written. */
+static uint32_t leaf(build_ctx_t *c, uint32_t loc, const uint64_t *mask)
+{
+    if (c->alias) {
+        bool any = false;
+        for (unsigned w = 0; w < c->words; w++)
+            any |= mask[w] != 0;
+        if (!any)
+            return POL_DEC_V4ALIAS;
+    }
+    return decide(c, loc, mask);
 }
 
 /* Emit a geo block, split wherever a boundary network begins inside it. depth/node: the
@@ -512,7 +528,7 @@ static void emit(build_ctx_t *c, ctrie_t *t, stack_t_ *st, u128 addr, unsigned p
             int32_t ch = t->nodes[node].child[bit];
             u128 a = addr + (bit ? half : 0);
             if (ch < 0) {
-                stack_push(st, a, prefix + 1, decide(c, loc, cur));
+                stack_push(st, a, prefix + 1, leaf(c, loc, cur));
             } else {
                 /* child masks are applied when emit() visits the child node */
                 uint64_t *save = xmemdup(cur, c->words * sizeof(*cur));
@@ -522,7 +538,7 @@ static void emit(build_ctx_t *c, ctrie_t *t, stack_t_ *st, u128 addr, unsigned p
         }
         return;
     }
-    stack_push(st, addr, prefix, decide(c, loc, cur));
+    stack_push(st, addr, prefix, leaf(c, loc, cur));
 }
 
 static int walk_cb(const geo_block_t *blk, void *ctx)
@@ -535,7 +551,10 @@ static int walk_cb(const geo_block_t *blk, void *ctx)
     } else {
         u128 a = pol_v6(blk->addr);
         if (blk->loc == GEO_LOC_V4ALIAS) {
-            stack_push(&c->st6, a, blk->prefix, POL_DEC_V4ALIAS);
+            c->alias = true;
+            emit(c, &c->trie6, &c->st6, a, blk->prefix, GEO_LOC_UNKNOWN, c->trie6.n ? 0 : -1, 0,
+                 zero);
+            c->alias = false;
             return 0;
         }
         emit(c, &c->trie6, &c->st6, a, blk->prefix, blk->loc, c->trie6.n ? 0 : -1, 0, zero);

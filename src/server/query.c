@@ -32,6 +32,7 @@ typedef struct {
     client_t src;                  /* the packet's source */
     client_t ecs;                  /* the ECS address, when ecs_ok */
     bool ecs_ok;                   /* a valid, public ECS address to decide on */
+    uint8_t ecs_private;           /* source prefix of a private ECS address, else 0 */
     uint8_t scope;                 /* ECS SCOPE of the reply: widest decision taken */
     uint64_t *rng;
     dns_resp_mark_t base;          /* the message with only the question */
@@ -49,6 +50,27 @@ typedef struct {
 } answer_t;
 
 static int put_routed(answer_t *a, const pol_route_t *r, int *first);
+
+/*
+ * A route's decision for this query's client, widening the message's ECS scope as
+ * needed: the decision's own scope when it was made on the ECS address; when the ECS
+ * address was private and the answer depends on where the client is, the source prefix,
+ * so that the resolver keeps this answer for that subnet only (scope 0 would hand it to
+ * its public-ECS clients too).
+ */
+static void decide(answer_t *a, const pol_route_t *r, pol_result_t *res)
+{
+    bool use_ecs = r->ecs && a->ecs_ok;
+    const client_t *c = use_ecs ? &a->ecs : &a->src;
+    pol_route_decide(r, c->family, c->addr, res);
+    uint8_t scope = 0;
+    if (use_ecs)
+        scope = res->scope;
+    else if (r->ecs && a->ecs_private && res->scope > 0)
+        scope = a->ecs_private;
+    if (scope > a->scope)
+        a->scope = scope;
+}
 static const pol_route_t *route_for(const zone_node_t *n, uint16_t type);
 static int put_rrset(answer_t *a, const uint8_t *owner, uint16_t owner_off, const zone_rrset_t *set);
 
@@ -59,12 +81,8 @@ static int put_rrset(answer_t *a, const uint8_t *owner, uint16_t owner_off, cons
  */
 static int put_alias(answer_t *a, const pol_route_t *ra, const zone_t *z)
 {
-    bool use_ecs = ra->ecs && a->ecs_ok;
     pol_result_t res;
-    const client_t *c = use_ecs ? &a->ecs : &a->src;
-    pol_route_decide(ra, c->family, c->addr, &res);
-    if (use_ecs && res.scope > a->scope)
-        a->scope = res.scope;
+    decide(a, ra, &res);
     uint16_t idx[1];
     if (pol_route_order(ra, &res, a->rng, idx, 1) == 0)
         return 0;
@@ -136,12 +154,8 @@ static const pol_route_t *route_for(const zone_node_t *n, uint16_t type)
  */
 static int put_routed(answer_t *a, const pol_route_t *r, int *first)
 {
-    bool use_ecs = r->ecs && a->ecs_ok;
-    const client_t *c = use_ecs ? &a->ecs : &a->src;
     pol_result_t res;
-    pol_route_decide(r, c->family, c->addr, &res);
-    if (use_ecs && res.scope > a->scope)
-        a->scope = res.scope;
+    decide(a, r, &res);
     uint16_t idx[64];
     unsigned n = pol_route_order(r, &res, a->rng, idx, 64);
     dns_resp_mark_t m = dns_resp_mark(&a->r);
@@ -485,10 +499,12 @@ size_t srv_query_process(srv_worker_t *w, const uint8_t *pkt, size_t len, uint8_
     /* RFC 7871: decide on the ECS address unless it says nothing about the client
      * (source prefix 0, or a private or unroutable network). */
     a.ecs_ok = false;
+    a.ecs_private = 0;
     if (q.ecs_present && q.ecs.source > 0) {
         a.ecs.family = q.ecs.family == 1 ? AF_INET : AF_INET6;
         memcpy(a.ecs.addr, q.ecs.addr, 16);
         a.ecs_ok = !pol_addr_is_private(a.ecs.family, a.ecs.addr);
+        a.ecs_private = a.ecs_ok ? 0 : q.ecs.source;
     }
     a.rcode = rc;
     a.aa = false;
