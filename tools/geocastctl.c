@@ -34,6 +34,9 @@ static void usage(FILE *f)
             "                            with the reason when the reload failed (the previous\n"
             "                            data keeps serving)\n"
             "  stats                     query and response counters since start\n"
+            "  drain                     mark this node down in server.state_file (a routing\n"
+            "                            daemon withdraws it) while it keeps answering\n"
+            "  undrain                   mark it up again\n"
             "\n"
             "Commands on the running server with -s (or when the default socket exists and no\n"
             "-c is given), else offline on the configuration file:\n"
@@ -238,7 +241,8 @@ int main(int argc, char **argv)
         const char *name;
         int nargs, where;
     } cmds[] = { { "check", 0, 0 },  { "zones", 0, 0 },  { "lookup", 1, 2 }, { "explain", 3, 2 },
-                 { "status", 0, 1 }, { "reload", 0, 1 }, { "stats", 0, 1 } };
+                 { "status", 0, 1 }, { "reload", 0, 1 }, { "stats", 0, 1 },
+                 { "drain", 0, 1 },  { "undrain", 0, 1 } };
     size_t ci;
     for (ci = 0; ci < ARRAY_SIZE(cmds); ci++)
         if (!strcmp(cmd, cmds[ci].name))

@@ -180,6 +180,8 @@ static void walk_map(ctx_t *c, const yaml_node_t *map, const char *path, const k
 
 /* ---- server ---------------------------------------------------------------------- */
 
+static char *resolve_path(ctx_t *c, const char *p);
+
 static void k_listen(ctx_t *c, const yaml_node_t *v, const char *path, void *out)
 {
     conf_t *cf = out;
@@ -278,7 +280,32 @@ static void k_tcp_idle(ctx_t *c, const yaml_node_t *v, const char *path, void *o
     ((conf_t *)out)->tcp_idle_timeout_ms = ms;
 }
 
+static void k_state_file(ctx_t *c, const yaml_node_t *v, const char *path, void *out)
+{
+    conf_t *cf = out;
+    const char *s = scalar(v);
+    if (!s || !*s || strlen(s) > 4000) {
+        fail(c, v, path, "expected a file name or false");
+        return;
+    }
+    free(cf->state_file);
+    cf->state_file = is_false(s) ? NULL : resolve_path(c, s);
+}
+
+static void k_drain(ctx_t *c, const yaml_node_t *v, const char *path, void *out)
+{
+    const char *s = scalar(v);
+    unsigned ms;
+    if (!s || conf_parse_duration(s, &ms) < 0 || ms > 600000) {
+        fail(c, v, path, "expected a duration up to 10m such as 2s, got '%s'", s ? s : "");
+        return;
+    }
+    ((conf_t *)out)->drain_ms = ms;
+}
+
 static const key_t_ server_keys[] = {
+    { "state_file", k_state_file },
+    { "drain", k_drain },
     { "listen", k_listen },
     { "workers", k_workers },
     { "identity", k_identity },
@@ -980,6 +1007,7 @@ void conf_free(conf_t *c)
     free(c->control_http);
     free(c->identity);
     free(c->version);
+    free(c->state_file);
     free(c->path);
     free(c);
 }

@@ -87,6 +87,8 @@ typedef struct {
     unsigned tcp_max_clients;
     unsigned tcp_idle_timeout_ms;
     unsigned tcp_max_queries;
+    char *state_file;           /* "up"/"down" for a routing daemon's health hook, or NULL */
+    unsigned drain_ms;          /* on SIGTERM: withdraw, answer this long, then stop */
     conf_zone_t *zones;
     size_t nzones;
     conf_geo_source_t *geo;

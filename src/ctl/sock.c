@@ -23,6 +23,7 @@
 #include "common/log.h"
 #include "ctl/ctl.h"
 #include "ctl/ctl_internal.h"
+#include "ctl/state.h"
 
 #define IDLE_MS 5000     /* a client has this long to send each request line */
 #define WRITE_MS 10000   /* and to read each response */
@@ -127,6 +128,16 @@ static void c_lookup(reply_t *r, int argc, char **argv)
         fail(r, "%s", err);
 }
 
+static void c_drain(reply_t *r, int argc, char **argv)
+{
+    (void)argc;
+    bool on = !strcmp(argv[0], "drain");
+    ctl_state_drain(on);
+    fprintf(r->body, "%s: state %s%s%s\n", on ? "drained" : "undrained",
+            ctl_state_is_up() ? "up" : "down", ctl_state_path() ? " in " : " (no state_file: "
+            "nothing to tell a routing daemon)", ctl_state_path() ? ctl_state_path() : "");
+}
+
 static void c_help(reply_t *r, int argc, char **argv);
 
 static const struct {
@@ -140,6 +151,8 @@ static const struct {
     { "stats", 0, 1, c_stats, "stats [json]" },
     { "explain", 3, 4, c_explain, "explain NAME TYPE CLIENT [json]" },
     { "lookup", 1, 2, c_lookup, "lookup ADDRESS [json]" },
+    { "drain", 0, 0, c_drain, "drain" },
+    { "undrain", 0, 0, c_drain, "undrain" },
     { "help", 0, 0, c_help, "help" },
 };
 

@@ -6,12 +6,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 #include <urcu-qsbr.h>
 
 #include "common/log.h"
 #include "conf/conf.h"
 #include "ctl/ctl.h"
+#include "ctl/state.h"
 #include "server/net.h"
 #include "server/snapshot.h"
 
@@ -36,7 +38,8 @@ static void usage(FILE *f)
             "\n"
             "Signals: SIGHUP reloads the configuration, zones and data (a failed reload keeps\n"
             "the old data serving), as `geocastctl reload` does; SIGTERM and SIGINT stop the\n"
-            "server. See docs/operations.md.\n");
+            "server, after server.drain (state file down, still answering) when set.\n"
+            "See docs/operations.md.\n");
 }
 
 int main(int argc, char **argv)
@@ -109,6 +112,13 @@ int main(int argc, char **argv)
         .tcp_idle_timeout_ms = conf->tcp_idle_timeout_ms,
         .tcp_max_queries = conf->tcp_max_queries,
     };
+    unsigned drain_ms = conf->drain_ms;
+    if (ctl_state_init(conf->state_file, err, sizeof(err)) < 0) {
+        log_err("%s", err);
+        free(listen);
+        snapshot_free(snapshot_publish(NULL));
+        return 1;
+    }
     size_t nzones = conf->nzones, nrecords = snap->nrecords;
     size_t nroutes = pol_set_route_count(snap->pol);
 
@@ -141,6 +151,7 @@ int main(int argc, char **argv)
     free(listen);
     log_info("serving %zu zones (%zu records, %zu routes) on %zu addresses with %u workers",
              nzones, nrecords, nroutes, nc.nlisten, nc.workers);
+    ctl_state_serving(true);
 
     for (;;) {
         int sig;
@@ -154,6 +165,19 @@ int main(int argc, char **argv)
         }
         log_info("signal %d: stopping", sig);
         break;
+    }
+    /* Drain: tell the routing daemon first, keep answering while the routes move away,
+     * then stop. A second SIGTERM or SIGINT cuts the wait short. */
+    ctl_state_serving(false);
+    if (drain_ms) {
+        log_info("draining: answering for %u ms more", drain_ms);
+        struct timespec ts = { drain_ms / 1000, (long)(drain_ms % 1000) * 1000000L };
+        sigset_t stop;
+        sigemptyset(&stop);
+        sigaddset(&stop, SIGTERM);
+        sigaddset(&stop, SIGINT);
+        while (sigtimedwait(&stop, NULL, &ts) < 0 && errno == EINTR)
+            ;
     }
     ctl_stop();
     srv_net_stop();
