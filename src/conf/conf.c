@@ -303,7 +303,44 @@ static void k_drain(ctx_t *c, const yaml_node_t *v, const char *path, void *out)
     ((conf_t *)out)->drain_ms = ms;
 }
 
+static void k_rrl_rate(ctx_t *c, const yaml_node_t *v, const char *path, void *out)
+{
+    parse_uint(c, v, path, 0, 1000000, &((conf_t *)out)->rrl_rate);
+}
+
+static void k_rrl_slip(ctx_t *c, const yaml_node_t *v, const char *path, void *out)
+{
+    parse_uint(c, v, path, 0, 10, &((conf_t *)out)->rrl_slip);
+}
+
+static void k_rrl_v4(ctx_t *c, const yaml_node_t *v, const char *path, void *out)
+{
+    unsigned u;
+    if (parse_uint(c, v, path, 8, 32, &u) == 0)
+        ((conf_t *)out)->rrl_v4_prefix = (uint8_t)u;
+}
+
+static void k_rrl_v6(ctx_t *c, const yaml_node_t *v, const char *path, void *out)
+{
+    unsigned u;
+    if (parse_uint(c, v, path, 16, 128, &u) == 0)
+        ((conf_t *)out)->rrl_v6_prefix = (uint8_t)u;
+}
+
+static const key_t_ rrl_keys[] = {
+    { "rate", k_rrl_rate },
+    { "slip", k_rrl_slip },
+    { "ipv4_prefix", k_rrl_v4 },
+    { "ipv6_prefix", k_rrl_v6 },
+};
+
+static void k_rrl(ctx_t *c, const yaml_node_t *v, const char *path, void *out)
+{
+    walk_map(c, v, path, rrl_keys, ARRAY_SIZE(rrl_keys), out);
+}
+
 static const key_t_ server_keys[] = {
+    { "rrl", k_rrl },
     { "state_file", k_state_file },
     { "drain", k_drain },
     { "listen", k_listen },
@@ -869,6 +906,9 @@ static void set_defaults(conf_t *cf)
     cf->tcp_max_clients = 1000;
     cf->tcp_idle_timeout_ms = 10000;
     cf->tcp_max_queries = 0;
+    cf->rrl_slip = 2;
+    cf->rrl_v4_prefix = 24;
+    cf->rrl_v6_prefix = 56;
     char host[256];
     if (gethostname(host, sizeof(host)) == 0 && host[0]) {
         host[sizeof(host) - 1] = 0;

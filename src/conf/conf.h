@@ -87,6 +87,9 @@ typedef struct {
     unsigned tcp_max_clients;
     unsigned tcp_idle_timeout_ms;
     unsigned tcp_max_queries;
+    unsigned rrl_rate;          /* responses per second per client prefix and class; 0: off */
+    unsigned rrl_slip;          /* every Nth limited response goes out truncated; 0: none */
+    uint8_t rrl_v4_prefix, rrl_v6_prefix;
     char *state_file;           /* "up"/"down" for a routing daemon's health hook, or NULL */
     unsigned drain_ms;          /* on SIGTERM: withdraw, answer this long, then stop */
     conf_zone_t *zones;

@@ -247,6 +247,8 @@ void ctl_write_stats(FILE *f, bool json)
         { "tcp_conns_accepted", t.tcp_conns_accepted },
         { "tcp_conns_rejected", t.tcp_conns_rejected },
         { "tcp_timeouts", t.tcp_timeouts },
+        { "rrl_dropped", t.rrl_dropped },
+        { "rrl_slipped", t.rrl_slipped },
     };
     const char *sep = "{";
     for (size_t i = 0; i < ARRAY_SIZE(c); i++) {
@@ -330,6 +332,10 @@ void ctl_write_metrics(FILE *f, const snapshot_t *s)
             "TCP connections refused at the connection cap.", t.tcp_conns_rejected);
     counter(f, "geocast_tcp_timeouts_total", "TCP connections closed for idleness.",
             t.tcp_timeouts);
+    counter(f, "geocast_rrl_dropped_total", "UDP responses withheld by rate limiting.",
+            t.rrl_dropped);
+    counter(f, "geocast_rrl_slipped_total", "Rate-limited UDP responses sent truncated.",
+            t.rrl_slipped);
 
     counter(f, "geocast_reloads_total", "Reloads attempted (SIGHUP and control socket).",
             ri.reloads);

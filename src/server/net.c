@@ -16,6 +16,7 @@
 #include "common/err.h"
 #include "common/util.h"
 #include "server/net_internal.h"
+#include "server/rrl.h"
 
 /*
  * UDP workers and the start/stop/stats plumbing. The TCP thread is in net_tcp.c.
@@ -355,6 +356,7 @@ static void net_free(net_state_t *st)
                 close(uw->socks[k].fd);
         free(uw->socks);
         udp_bufs_free(uw->bufs);
+        srv_rrl_free(uw->w.rrl);
     }
     free(st->udp);
     if (st->tcp) {

@@ -13,6 +13,7 @@
 #include "dns/rrtype.h"
 #include "conf/conf.h"
 #include "policy/policy.h"
+#include "server/rrl.h"
 #include "server/snapshot.h"
 #include "zone/zone.h"
 
@@ -36,6 +37,7 @@ typedef struct {
     uint8_t scope;                 /* ECS SCOPE of the reply: widest decision taken */
     uint64_t *rng;
     dns_resp_mark_t base;          /* the message with only the question */
+    const zone_t *zone;            /* the zone that answered, if any (for RRL) */
     int rcode;
     bool aa;
     bool truncated;
@@ -289,6 +291,7 @@ static void answer_in(answer_t *a)
         a->aa = false;
         return;
     }
+    a->zone = z;
     if (q->qtype == DNS_T_DS && z->apex->len == q->qname_len && z->apex->labels > 0) {
         /* DS lives in the parent (RFC 4035 §3.1.4.1): answer from it if we serve it. */
         const zone_t *parent = zone_set_find(&a->snap->zones, dns_dname_parent(a->lname));
@@ -467,6 +470,27 @@ static void answer_chaos(answer_t *a)
         truncate_all(a);
 }
 
+/* What makes responses alike for RRL (RFC-less, as BIND/Knot): positive answers by name
+ * and type, negative answers and referrals by zone, errors by rcode. */
+static uint64_t rrl_class(const answer_t *a, const dns_query_t *q)
+{
+    uint64_t h = 1469598103934665603ull ^ (uint64_t)a->rcode << 40;
+    const uint8_t *name = NULL;
+    size_t len = 0;
+    if (a->rcode == DNS_RCODE_NOERROR && a->r.count[DNS_SEC_ANSWER]) {
+        name = q->qname_lc;
+        len = q->qname_len;
+        h ^= (uint64_t)q->qtype << 24;
+    } else if (a->zone) {
+        name = a->zone->apex->lname;
+        len = a->zone->apex->len;
+        h ^= 1ull << 60;
+    }
+    for (size_t i = 0; i < len; i++)
+        h = (h ^ name[i]) * 1099511628211ull;
+    return h;
+}
+
 size_t srv_query_process(srv_worker_t *w, const uint8_t *pkt, size_t len, uint8_t *resp,
                          size_t resp_max, const struct sockaddr *src, bool tcp)
 {
@@ -484,6 +508,7 @@ size_t srv_query_process(srv_worker_t *w, const uint8_t *pkt, size_t len, uint8_
         SRV_STAT_INC(w->stats.ecs_queries);
 
     answer_t a;
+    a.zone = NULL;
     a.snap = snapshot_current();
     a.q = &q;
     a.scope = 0;
@@ -576,6 +601,21 @@ size_t srv_query_process(srv_worker_t *w, const uint8_t *pkt, size_t len, uint8_
         opt.ext_rcode = a.rcode;
         dns_resp_add_opt(&a.r, &opt);
     }
+    size_t out = dns_resp_finish(&a.r);
+    if (!tcp && a.snap->rrl_rate) {
+        srv_rrl_verdict_t v = srv_rrl_account(w, a.snap, src, rrl_class(&a, &q));
+        if (v == SRV_RRL_DROP) {
+            SRV_STAT_INC(w->stats.rrl_dropped);
+            return 0;
+        }
+        if (v == SRV_RRL_SLIP) {
+            /* Header and question only, TC set: a real client retries over TCP. */
+            SRV_STAT_INC(w->stats.rrl_slipped);
+            out = DNS_HDR_LEN + (q.has_question ? q.qname_len + 4u : 0u);
+            resp[2] |= DNS_FLAG_TC;
+            memset(resp + 6, 0, 6);
+        }
+    }
     SRV_STAT_INC(w->stats.rcode[a.rcode < 23 ? a.rcode : 23]);
-    return dns_resp_finish(&a.r);
+    return out;
 }

@@ -19,15 +19,20 @@ typedef struct {
     uint64_t truncated;          /* UDP responses sent with TC=1 */
     uint64_t ecs_queries;        /* queries that carried a valid ECS option */
     uint64_t tcp_conns_accepted, tcp_conns_rejected, tcp_timeouts;
+    uint64_t rrl_dropped;        /* UDP responses withheld by rate limiting */
+    uint64_t rrl_slipped;        /* ... sent truncated instead (slip) */
 } srv_stats_t;
 
 /* Count on the owning thread: a relaxed store, so readers on other threads (relaxed
  * loads in srv_net_stats) never race, at the cost of a plain increment. */
 #define SRV_STAT_INC(field) __atomic_store_n(&(field), (field) + 1, __ATOMIC_RELAXED)
 
+typedef struct srv_rrl srv_rrl_t;
+
 typedef struct srv_worker {
     unsigned id;
     uint64_t rng;                /* weighted-shuffle state (any non-zero seed) */
+    srv_rrl_t *rrl;              /* rate-limit table, made on first use (see rrl.c) */
     srv_stats_t stats;
     _Alignas(64) char pad_;      /* keep workers' counters on separate cache lines */
 } srv_worker_t;
