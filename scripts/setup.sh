@@ -7,7 +7,7 @@ set -euo pipefail
 
 runtime=(build-essential pkg-config libyaml-dev libmaxminddb-dev liburcu-dev)
 testing=(knot-dnsutils dnsutils nsd python3 python3-dnspython python3-maxminddb
-         libmaxmind-db-writer-perl mmdb-bin clang libclang-rt-14-dev dnsperf)
+         libmaxmind-db-writer-perl mmdb-bin clang libclang-rt-14-dev dnsperf bird2 iproute2)
 
 want=("${runtime[@]}")
 [ "${1:-}" = "--runtime" ] || want+=("${testing[@]}")
