@@ -339,7 +339,19 @@ static void k_rrl(ctx_t *c, const yaml_node_t *v, const char *path, void *out)
     walk_map(c, v, path, rrl_keys, ARRAY_SIZE(rrl_keys), out);
 }
 
+static void k_minimal(ctx_t *c, const yaml_node_t *v, const char *path, void *out)
+{
+    const char *s = scalar(v);
+    if (s && (!strcmp(s, "true") || !strcmp(s, "yes") || !strcmp(s, "on")))
+        ((conf_t *)out)->minimal_responses = true;
+    else if (s && is_false(s))
+        ((conf_t *)out)->minimal_responses = false;
+    else
+        fail(c, v, path, "expected true or false");
+}
+
 static const key_t_ server_keys[] = {
+    { "minimal_responses", k_minimal },
     { "rrl", k_rrl },
     { "state_file", k_state_file },
     { "drain", k_drain },
@@ -450,11 +462,50 @@ static void k_ans_weight(ctx_t *c, const yaml_node_t *v, const char *path, void 
     parse_uint(c, v, path, 1, 1000000, &((conf_answer_t *)out)->weight);
 }
 
+/* A monitor name: letters, digits, '_', '-', '.'; no ':' (set-state reads MONITOR:ADDRESS). */
+static bool monitor_name_ok(const char *s)
+{
+    if (!*s || strlen(s) > 64)
+        return false;
+    for (; *s; s++)
+        if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') || (*s >= '0' && *s <= '9') ||
+              *s == '_' || *s == '-' || *s == '.'))
+            return false;
+    return true;
+}
+
+static void k_ans_monitor(ctx_t *c, const yaml_node_t *v, const char *path, void *out)
+{
+    conf_answer_t *a = out;
+    const char *s = scalar(v);
+    if (s && is_false(s)) {
+        a->no_monitor = true;
+        return;
+    }
+    if (!s || !monitor_name_ok(s)) {
+        fail(c, v, path, "expected a monitor name or false");
+        return;
+    }
+    a->monitor = xstrdup(s);
+}
+
+static void k_ans_target(ctx_t *c, const yaml_node_t *v, const char *path, void *out)
+{
+    const char *s = scalar(v);
+    if (!s || !*s || strlen(s) > 200 || strpbrk(s, " \t\r\n")) {
+        fail(c, v, path, "expected the address the monitor checks");
+        return;
+    }
+    ((conf_answer_t *)out)->target = xstrdup(s);
+}
+
 static const key_t_ answer_keys[] = {
     { "value", k_ans_value },
     { "boundary", k_ans_boundary },
     { "location", k_ans_location },
     { "weight", k_ans_weight },
+    { "monitor", k_ans_monitor },
+    { "target", k_ans_target },
 };
 
 static void k_route_ttl(ctx_t *c, const yaml_node_t *v, const char *path, void *out)
@@ -534,7 +585,18 @@ static void k_route_answers(ctx_t *c, const yaml_node_t *v, const char *path, vo
     }
 }
 
+static void k_route_monitor(ctx_t *c, const yaml_node_t *v, const char *path, void *out)
+{
+    const char *s = scalar(v);
+    if (!s || !monitor_name_ok(s)) {
+        fail(c, v, path, "expected a monitor name");
+        return;
+    }
+    ((conf_route_t *)out)->monitor = xstrdup(s);
+}
+
 static const key_t_ route_keys[] = {
+    { "monitor", k_route_monitor },
     { "ttl", k_route_ttl },
     { "ecs", k_route_ecs },
     { "closest", k_route_closest },
@@ -842,6 +904,336 @@ static void k_boundaries(ctx_t *c, const yaml_node_t *v, const char *path, void 
     }
 }
 
+/* ---- monitors -------------------------------------------------------------------- */
+
+/* Which monitor types take a key (bit 1 << type). */
+#define M_TCP (1u << CONF_MON_TCP)
+#define M_HTTP (1u << CONF_MON_HTTP)
+#define M_DNS (1u << CONF_MON_DNS)
+#define M_FILE (1u << CONF_MON_FILE)
+#define M_ALL (M_TCP | M_HTTP | M_DNS | M_FILE)
+
+static void k_mon_type(ctx_t *c, const yaml_node_t *v, const char *path, void *out)
+{
+    (void)c;
+    (void)v;
+    (void)path;
+    (void)out; /* read before the walk (the other keys depend on it) */
+}
+
+static void k_mon_port(ctx_t *c, const yaml_node_t *v, const char *path, void *out)
+{
+    unsigned u;
+    if (parse_uint(c, v, path, 1, 65535, &u) == 0)
+        ((conf_monitor_t *)out)->port = (uint16_t)u;
+}
+
+static void mon_duration(ctx_t *c, const yaml_node_t *v, const char *path, unsigned *out)
+{
+    const char *s = scalar(v);
+    unsigned ms;
+    if (!s || conf_parse_duration(s, &ms) < 0 || ms < 10 || ms > 86400000) {
+        fail(c, v, path, "expected a duration from 10ms to 24h such as 5s or 200ms, got '%s'",
+             s ? s : "");
+        return;
+    }
+    *out = ms;
+}
+
+static void k_mon_interval(ctx_t *c, const yaml_node_t *v, const char *path, void *out)
+{
+    mon_duration(c, v, path, &((conf_monitor_t *)out)->interval_ms);
+}
+
+static void k_mon_timeout(ctx_t *c, const yaml_node_t *v, const char *path, void *out)
+{
+    mon_duration(c, v, path, &((conf_monitor_t *)out)->timeout_ms);
+}
+
+static void k_mon_up(ctx_t *c, const yaml_node_t *v, const char *path, void *out)
+{
+    parse_uint(c, v, path, 1, 1000, &((conf_monitor_t *)out)->up);
+}
+
+static void k_mon_down(ctx_t *c, const yaml_node_t *v, const char *path, void *out)
+{
+    parse_uint(c, v, path, 1, 1000, &((conf_monitor_t *)out)->down);
+}
+
+static void k_mon_path(ctx_t *c, const yaml_node_t *v, const char *path, void *out)
+{
+    const char *s = scalar(v);
+    if (!s || s[0] != '/' || strlen(s) > 1000 || strpbrk(s, " \t\r\n")) {
+        fail(c, v, path, "expected a request path such as /health");
+        return;
+    }
+    ((conf_monitor_t *)out)->path = xstrdup(s);
+}
+
+static void k_mon_host(ctx_t *c, const yaml_node_t *v, const char *path, void *out)
+{
+    const char *s = scalar(v);
+    if (!s || !*s || strlen(s) > 255 || strpbrk(s, " \t\r\n")) {
+        fail(c, v, path, "expected a host name");
+        return;
+    }
+    ((conf_monitor_t *)out)->host = xstrdup(s);
+}
+
+static void k_mon_expect(ctx_t *c, const yaml_node_t *v, const char *path, void *out)
+{
+    parse_uint(c, v, path, 100, 599, &((conf_monitor_t *)out)->expect);
+}
+
+static void k_mon_body(ctx_t *c, const yaml_node_t *v, const char *path, void *out)
+{
+    const char *s = scalar(v);
+    if (!s || !*s || strlen(s) > 1000) {
+        fail(c, v, path, "expected the text the response body must contain");
+        return;
+    }
+    ((conf_monitor_t *)out)->body = xstrdup(s);
+}
+
+static void k_mon_name(ctx_t *c, const yaml_node_t *v, const char *path, void *out)
+{
+    const char *s = scalar(v);
+    uint8_t wire[DNS_NAME_MAX];
+    if (!s || !*s || dns_dname_from_text(s, strlen(s), (const uint8_t *)"", wire) < 0) {
+        fail(c, v, path, "expected a domain name");
+        return;
+    }
+    ((conf_monitor_t *)out)->qname = xstrdup(s);
+}
+
+static void k_mon_qtype(ctx_t *c, const yaml_node_t *v, const char *path, void *out)
+{
+    const char *s = scalar(v);
+    int t = s ? dns_rrtype_from_text(s, strlen(s)) : -1;
+    if (t <= 0) {
+        fail(c, v, path, "expected a record type such as A or SOA");
+        return;
+    }
+    ((conf_monitor_t *)out)->qtype = (uint16_t)t;
+}
+
+static void k_mon_rcode(ctx_t *c, const yaml_node_t *v, const char *path, void *out)
+{
+    static const char *const names[] = { "NOERROR", "FORMERR", "SERVFAIL",
+                                         "NXDOMAIN", "NOTIMP", "REFUSED" };
+    const char *s = scalar(v);
+    for (size_t i = 0; s && i < ARRAY_SIZE(names); i++) {
+        if (!strcasecmp(s, names[i])) {
+            ((conf_monitor_t *)out)->rcode = (uint8_t)i;
+            return;
+        }
+    }
+    unsigned u;
+    if (s && *s >= '0' && *s <= '9' && parse_uint(c, v, path, 0, 15, &u) == 0) {
+        ((conf_monitor_t *)out)->rcode = (uint8_t)u;
+        return;
+    }
+    fail(c, v, path, "expected NOERROR, FORMERR, SERVFAIL, NXDOMAIN, NOTIMP, REFUSED or 0-15");
+}
+
+static void k_mon_file(ctx_t *c, const yaml_node_t *v, const char *path, void *out)
+{
+    const char *s = scalar(v);
+    if (!s || !*s || strlen(s) > 4000) {
+        fail(c, v, path, "expected a file name");
+        return;
+    }
+    ((conf_monitor_t *)out)->file = resolve_path(c, s);
+}
+
+static const struct {
+    key_t_ k;
+    unsigned types;
+} monitor_keys[] = {
+    { { "type", k_mon_type }, M_ALL },
+    { { "interval", k_mon_interval }, M_ALL },
+    { { "up", k_mon_up }, M_ALL },
+    { { "down", k_mon_down }, M_ALL },
+    { { "timeout", k_mon_timeout }, M_TCP | M_HTTP | M_DNS },
+    { { "port", k_mon_port }, M_TCP | M_HTTP | M_DNS },
+    { { "path", k_mon_path }, M_HTTP },
+    { { "host", k_mon_host }, M_HTTP },
+    { { "expect", k_mon_expect }, M_HTTP },
+    { { "body", k_mon_body }, M_HTTP },
+    { { "name", k_mon_name }, M_DNS },
+    { { "qtype", k_mon_qtype }, M_DNS },
+    { { "rcode", k_mon_rcode }, M_DNS },
+    { { "file", k_mon_file }, M_FILE },
+};
+
+static const char *const mon_type_names[] = { "", "tcp", "http", "dns", "file" };
+
+static void parse_monitor(ctx_t *c, const yaml_node_t *v, const char *path, conf_monitor_t *m)
+{
+    if (v->type != YAML_MAPPING_NODE) {
+        fail(c, v, path, "expected a mapping such as { type: tcp, port: 443 }");
+        return;
+    }
+    /* The type first: it decides which keys apply. */
+    const yaml_node_t *tnode = NULL;
+    for (yaml_node_pair_t *p = v->data.mapping.pairs.start; p < v->data.mapping.pairs.top; p++) {
+        const char *ks = scalar(yaml_document_get_node(&c->doc, p->key));
+        if (ks && !strcmp(ks, "type"))
+            tnode = yaml_document_get_node(&c->doc, p->value);
+    }
+    char sub[400];
+    snprintf(sub, sizeof(sub), "%s.type", path);
+    const char *ts = scalar(tnode);
+    for (int t = CONF_MON_TCP; ts && t <= CONF_MON_FILE; t++)
+        if (!strcmp(ts, mon_type_names[t]))
+            m->type = (conf_mon_type_t)t;
+    if (!m->type) {
+        fail(c, tnode ? tnode : v, tnode ? sub : path,
+             tnode ? "expected tcp, http, dns or file" : "missing key 'type' (tcp, http, dns or file)");
+        return;
+    }
+    key_t_ keys[ARRAY_SIZE(monitor_keys)];
+    size_t nkeys = 0;
+    for (yaml_node_pair_t *p = v->data.mapping.pairs.start; p < v->data.mapping.pairs.top; p++) {
+        const yaml_node_t *k = yaml_document_get_node(&c->doc, p->key);
+        const char *ks = scalar(k);
+        for (size_t i = 0; ks && i < ARRAY_SIZE(monitor_keys); i++) {
+            if (!strcmp(ks, monitor_keys[i].k.key) && !(monitor_keys[i].types & (1u << m->type))) {
+                snprintf(sub, sizeof(sub), "%s.%s", path, ks);
+                fail(c, k, sub, "does not apply to %s monitors", mon_type_names[m->type]);
+                return;
+            }
+        }
+    }
+    for (size_t i = 0; i < ARRAY_SIZE(monitor_keys); i++)
+        if (monitor_keys[i].types & (1u << m->type))
+            keys[nkeys++] = monitor_keys[i].k;
+    m->interval_ms = 10000;
+    m->timeout_ms = 0;
+    m->up = 2;
+    m->down = 2;
+    m->expect = 200;
+    m->qtype = DNS_T_A;
+    walk_map(c, v, path, keys, nkeys, m);
+    if (c->failed)
+        return;
+    if (m->type == CONF_MON_TCP && !m->port)
+        fail(c, v, path, "a tcp monitor needs 'port'");
+    else if (m->type == CONF_MON_DNS && !m->qname)
+        fail(c, v, path, "a dns monitor needs 'name' (the name to query)");
+    else if (m->type == CONF_MON_FILE && !m->file)
+        fail(c, v, path, "a file monitor needs 'file'");
+    else if (m->timeout_ms > m->interval_ms)
+        fail(c, v, path, "timeout (%ums) is longer than interval (%ums)", m->timeout_ms,
+             m->interval_ms);
+    if (!m->port)
+        m->port = m->type == CONF_MON_HTTP ? 80 : m->type == CONF_MON_DNS ? 53 : 0;
+    if (!m->timeout_ms)
+        m->timeout_ms = m->interval_ms < 3000 ? m->interval_ms : 3000;
+    if (m->type == CONF_MON_HTTP && !m->path)
+        m->path = xstrdup("/");
+}
+
+static void k_monitors(ctx_t *c, const yaml_node_t *v, const char *path, void *out)
+{
+    conf_t *cf = out;
+    if (v->type != YAML_MAPPING_NODE) {
+        fail(c, v, path, "expected a mapping of monitor names");
+        return;
+    }
+    size_t n = (size_t)(v->data.mapping.pairs.top - v->data.mapping.pairs.start);
+    cf->monitors = xcalloc(n ? n : 1, sizeof(*cf->monitors));
+    for (yaml_node_pair_t *p = v->data.mapping.pairs.start;
+         p < v->data.mapping.pairs.top && !c->failed; p++) {
+        yaml_node_t *k = yaml_document_get_node(&c->doc, p->key);
+        yaml_node_t *mv = yaml_document_get_node(&c->doc, p->value);
+        const char *name = scalar(k);
+        char sub[300];
+        snprintf(sub, sizeof(sub), "%s.%s", path, name ? name : "?");
+        if (!name || !monitor_name_ok(name)) {
+            fail(c, k, sub, "bad monitor name (letters, digits, '_', '-', '.')");
+            return;
+        }
+        if (conf_monitor_find(cf, name)) {
+            fail(c, k, sub, "monitor declared twice");
+            return;
+        }
+        conf_monitor_t *m = &cf->monitors[cf->nmonitors++];
+        m->name = xstrdup(name);
+        m->line = (unsigned)k->start_mark.line + 1;
+        parse_monitor(c, mv, sub, m);
+    }
+}
+
+const conf_monitor_t *conf_monitor_find(const conf_t *c, const char *name)
+{
+    for (size_t i = 0; i < c->nmonitors; i++)
+        if (!strcmp(c->monitors[i].name, name))
+            return &c->monitors[i];
+    return NULL;
+}
+
+const conf_monitor_t *conf_answer_monitor(const conf_t *c, const conf_route_t *r, size_t i)
+{
+    const conf_answer_t *a = &r->answers[i];
+    if (a->no_monitor)
+        return NULL;
+    const char *name = a->monitor ? a->monitor : r->monitor;
+    return name ? conf_monitor_find(c, name) : NULL;
+}
+
+static bool is_address(const char *s)
+{
+    uint8_t buf[16];
+    return inet_pton(AF_INET, s, buf) == 1 || inet_pton(AF_INET6, s, buf) == 1;
+}
+
+/* Every monitor a route names exists, and every checked answer has something to check. */
+static void check_monitor_refs(ctx_t *c, conf_t *cf)
+{
+    for (size_t zi = 0; zi < cf->nzones && !c->failed; zi++) {
+        const conf_zone_t *z = &cf->zones[zi];
+        for (size_t ri = 0; ri < z->nroutes && !c->failed; ri++) {
+            const conf_route_t *r = &z->routes[ri];
+            char tname[16], path[400];
+            snprintf(path, sizeof(path), "zones.%s.routes.%s.%s", z->name, r->name,
+                     r->type == CONF_T_ALIAS ? "ALIAS" : dns_rrtype_to_text(r->type, tname));
+            if (r->monitor && !conf_monitor_find(cf, r->monitor)) {
+                snprintf(c->err, c->errlen, "%s:%u: %s.monitor: unknown monitor '%s'", c->file,
+                         r->line, path, r->monitor);
+                c->failed = true;
+                return;
+            }
+            bool addr_type = r->type == DNS_T_A || r->type == DNS_T_AAAA;
+            for (size_t i = 0; i < r->nanswers; i++) {
+                const conf_answer_t *a = &r->answers[i];
+                const conf_monitor_t *m = conf_answer_monitor(cf, r, i);
+                const char *key = "monitor", *why = NULL;
+                char buf[160];
+                if (a->monitor && !m) {
+                    snprintf(buf, sizeof(buf), "unknown monitor '%s'", a->monitor);
+                    why = buf;
+                } else if (m && !a->target && !addr_type) {
+                    why = "needs 'target: ADDRESS' (what the monitor checks: only A and AAAA "
+                          "answers are their own target)";
+                } else if (m && a->target && m->type != CONF_MON_FILE && !is_address(a->target)) {
+                    key = "target";
+                    why = "not an IP address";
+                } else if (!m && a->target) {
+                    key = "target";
+                    why = "the answer has no monitor";
+                }
+                if (why) {
+                    snprintf(c->err, c->errlen, "%s:%u: %s.answers[%zu].%s: %s", c->file, a->line,
+                             path, i, key, why);
+                    c->failed = true;
+                    return;
+                }
+            }
+        }
+    }
+}
+
 /* ---- control --------------------------------------------------------------------- */
 
 static void k_ctl_socket(ctx_t *c, const yaml_node_t *v, const char *path, void *out)
@@ -895,6 +1287,7 @@ static const key_t_ top_keys[] = {
     { "zones", k_zones },
     { "geoip", k_geoip },
     { "boundaries", k_boundaries },
+    { "monitors", k_monitors },
 };
 
 /* ---- entry points ---------------------------------------------------------------- */
@@ -957,6 +1350,8 @@ conf_t *conf_load_buffer(const char *text, size_t len, const char *name, const c
     }
     if (!c.failed && cf->nzones == 0)
         fail(&c, root, "zones", "no zones are configured");
+    if (!c.failed)
+        check_monitor_refs(&c, cf);
     yaml_document_delete(&c.doc);
     if (c.failed) {
         conf_free(cf);
@@ -1018,8 +1413,11 @@ void conf_free(conf_t *c)
                 free(r->answers[k].value);
                 free(r->answers[k].boundary);
                 free(r->answers[k].location);
+                free(r->answers[k].monitor);
+                free(r->answers[k].target);
             }
             free(r->answers);
+            free(r->monitor);
             free(r->name);
         }
         free(z->routes);
@@ -1043,6 +1441,16 @@ void conf_free(conf_t *c)
         free(c->boundaries[i].name);
     }
     free(c->boundaries);
+    for (size_t i = 0; i < c->nmonitors; i++) {
+        conf_monitor_t *m = &c->monitors[i];
+        free(m->name);
+        free(m->path);
+        free(m->host);
+        free(m->body);
+        free(m->qname);
+        free(m->file);
+    }
+    free(c->monitors);
     free(c->control_socket);
     free(c->control_http);
     free(c->identity);

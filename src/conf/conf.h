@@ -27,6 +27,10 @@ typedef struct {
     bool has_latlon;            /* location given as [lat, lon] */
     double lat, lon;
     unsigned weight;            /* 0: no weight given */
+    char *monitor;              /* monitors.<name> checking this answer, or NULL: the route's */
+    bool no_monitor;            /* `monitor: false`: never checked, whatever the route says */
+    char *target;               /* what the monitor checks (an address; for file monitors any
+                                   token); NULL: the answer's own address (A/AAAA) */
     unsigned line;
 } conf_answer_t;
 
@@ -42,6 +46,7 @@ typedef struct {
     bool ecs;                   /* use ECS when present (default true) */
     bool closest;               /* sort by distance */
     unsigned select;            /* keep the first N; 0: all */
+    char *monitor;              /* monitors.<name> for every answer, or NULL */
     conf_answer_t *answers;
     size_t nanswers;
     unsigned line;
@@ -76,6 +81,27 @@ typedef struct {
     unsigned line;
 } conf_boundary_t;
 
+/* monitors.<name>: a health check (docs/config.md). Thresholds: `up` consecutive good
+ * results bring a down target up, `down` consecutive bad ones take an up target down. */
+typedef enum { CONF_MON_TCP = 1, CONF_MON_HTTP, CONF_MON_DNS, CONF_MON_FILE } conf_mon_type_t;
+typedef struct {
+    char *name;
+    conf_mon_type_t type;
+    uint16_t port;              /* tcp (required), http (80), dns (53) */
+    unsigned interval_ms;       /* between checks of one target (default 10s) */
+    unsigned timeout_ms;        /* per check, at most interval (default 3s, capped) */
+    unsigned up, down;          /* thresholds (default 2 and 2) */
+    char *path;                 /* http: request path ("/") */
+    char *host;                 /* http: Host header (NULL: the target address) */
+    unsigned expect;            /* http: expected status (200) */
+    char *body;                 /* http: substring the body must hold, or NULL */
+    char *qname;                /* dns: name to query (required), absolute text */
+    uint16_t qtype;             /* dns: type (A) */
+    uint8_t rcode;              /* dns: expected rcode (NOERROR) */
+    char *file;                 /* file: state file, resolved against the config's directory */
+    unsigned line;
+} conf_monitor_t;
+
 typedef struct {
     char *path;                 /* the config file */
     conf_listen_t *listen;
@@ -84,6 +110,7 @@ typedef struct {
     char *identity;             /* NSID, id.server, hostname.bind; NULL = disabled */
     char *version;              /* version.bind, version.server; NULL = disabled */
     uint16_t udp_max_payload;   /* largest UDP reply we send and advertise (EDNS) */
+    bool minimal_responses;     /* no authority NS / additional on positive answers */
     unsigned tcp_max_clients;
     unsigned tcp_idle_timeout_ms;
     unsigned tcp_max_queries;
@@ -98,6 +125,8 @@ typedef struct {
     size_t ngeo;
     conf_boundary_t *boundaries;
     size_t nboundaries;
+    conf_monitor_t *monitors;
+    size_t nmonitors;
     char *control_socket;       /* control.socket: Unix socket path, or NULL (off) */
     char *control_http;         /* control.http as written ("address@port"), or NULL (off) */
     struct sockaddr_storage control_http_addr;
@@ -113,6 +142,14 @@ conf_t *conf_load_buffer(const char *text, size_t len, const char *name, const c
                          char *err, size_t errlen) ATTR_NONNULL(1, 3, 4, 5);
 
 void conf_free(conf_t *c);
+
+/* The monitor named name, or NULL. */
+const conf_monitor_t *conf_monitor_find(const conf_t *c, const char *name) ATTR_NONNULL(1, 2);
+
+/* The monitor checking answer i of route r (answer-level `monitor:` over the route's), or
+ * NULL when the answer is not checked. */
+const conf_monitor_t *conf_answer_monitor(const conf_t *c, const conf_route_t *r, size_t i)
+    ATTR_NONNULL(1, 2);
 
 /* Parse "address@port" ("::1@53", "0.0.0.0@5353"; a bare address means port 53). */
 int conf_parse_listen(const char *s, struct sockaddr_storage *ss, socklen_t *len) ATTR_NONNULL(1, 2, 3);

@@ -123,6 +123,8 @@ static int put_rrset(answer_t *a, const uint8_t *owner, uint16_t owner_off, cons
 /* Remember the target of an NS, MX or SRV record for the additional section. */
 static void note_target(answer_t *a, uint16_t type, const uint8_t *rd)
 {
+    if (a->snap->minimal && a->r.section == DNS_SEC_ANSWER)
+        return; /* minimal responses: only referral glue goes to additional */
     int off;
     switch (type) {
     case DNS_T_NS: off = 0; break;
@@ -223,7 +225,7 @@ static void put_soa_authority(answer_t *a, const zone_t *z)
 /* Positive answer: the zone's NS RRset in authority, when it fits (as NSD does). */
 static void put_ns_authority(answer_t *a, const zone_t *z)
 {
-    if (!z->ns)
+    if (!z->ns || a->snap->minimal)
         return;
     dns_resp_section(&a->r, DNS_SEC_AUTHORITY);
     if (put_rrset(a, z->apex->name, 0, z->ns) == 0)

@@ -120,6 +120,7 @@ snapshot_t *snapshot_build(conf_t *conf, pol_warn_fn warn, void *warn_ctx, char 
         s->version = xmemdup(conf->version, s->version_len);
     }
     s->udp_max_payload = conf->udp_max_payload;
+    s->minimal = conf->minimal_responses;
     s->rrl_rate = conf->rrl_rate;
     s->rrl_slip = conf->rrl_slip;
     s->rrl_v4_prefix = conf->rrl_v4_prefix;

@@ -32,6 +32,7 @@ typedef struct snapshot {
     uint8_t *version;           /* version.bind TXT string, or NULL */
     uint16_t version_len;
     uint16_t udp_max_payload;
+    bool minimal;                        /* server.minimal_responses */
     unsigned rrl_rate, rrl_slip;         /* response rate limiting; rate 0: off */
     uint8_t rrl_v4_prefix, rrl_v6_prefix;
     uint64_t generation;
