@@ -34,6 +34,12 @@ static void usage(FILE *f)
             "                            with the reason when the reload failed (the previous\n"
             "                            data keeps serving)\n"
             "  stats                     query and response counters since start\n"
+            "  state                     every health-checked (monitor, target): state, checked\n"
+            "                            state, override, flaps, last change, last result\n"
+            "  set-state WHAT up|down|auto\n"
+            "                            override health for maintenance; WHAT is a monitor, an\n"
+            "                            address (every monitor checking it) or MONITOR:ADDRESS;\n"
+            "                            auto removes the override; kept across reloads\n"
             "  drain                     mark this node down in server.state_file (a routing\n"
             "                            daemon withdraws it) while it keeps answering\n"
             "  undrain                   mark it up again\n"
@@ -53,7 +59,7 @@ static void usage(FILE *f)
             "Options:\n"
             "  -s, --socket PATH   control socket (default " CTL_DEFAULT_SOCKET ")\n"
             "  -c, --config FILE   configuration file (default " DEFAULT_CONFIG ")\n"
-            "  -j, --json          JSON output (status, stats, lookup, explain)\n"
+            "  -j, --json          JSON output (status, stats, state, lookup, explain)\n"
             "  -t, --timeout SECS  how long to wait for the server (default 30; reload 300)\n"
             "  -h, --help          this help\n");
 }
@@ -242,7 +248,8 @@ int main(int argc, char **argv)
         int nargs, where;
     } cmds[] = { { "check", 0, 0 },  { "zones", 0, 0 },  { "lookup", 1, 2 }, { "explain", 3, 2 },
                  { "status", 0, 1 }, { "reload", 0, 1 }, { "stats", 0, 1 },
-                 { "drain", 0, 1 },  { "undrain", 0, 1 } };
+                 { "drain", 0, 1 },  { "undrain", 0, 1 }, { "state", 0, 1 },
+                 { "set-state", 2, 1 } };
     size_t ci;
     for (ci = 0; ci < ARRAY_SIZE(cmds); ci++)
         if (!strcmp(cmd, cmds[ci].name))
@@ -280,7 +287,7 @@ int main(int argc, char **argv)
             off += (size_t)snprintf(line + off, sizeof(line) - MIN(off, sizeof(line)), " %s",
                                     args[i]);
         }
-        if (json)
+        if (json && strcmp(cmd, "set-state"))
             off += (size_t)snprintf(line + off, sizeof(line) - MIN(off, sizeof(line)), " json");
         if (off + 2 > sizeof(line)) {
             fprintf(stderr, "geocastctl: the request is too long\n");

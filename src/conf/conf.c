@@ -1089,7 +1089,8 @@ static void parse_monitor(ctx_t *c, const yaml_node_t *v, const char *path, conf
             m->type = (conf_mon_type_t)t;
     if (!m->type) {
         fail(c, tnode ? tnode : v, tnode ? sub : path,
-             tnode ? "expected tcp, http, dns or file" : "missing key 'type' (tcp, http, dns or file)");
+             tnode ? "expected tcp, http, dns or file"
+                   : "missing key 'type' (tcp, http, dns or file)");
         return;
     }
     key_t_ keys[ARRAY_SIZE(monitor_keys)];

@@ -10,6 +10,7 @@
 
 #include "common/err.h"
 #include "ctl/ctl_internal.h"
+#include "ctl/health.h"
 #include "dns/rrtype.h"
 #include "server/net.h"
 
@@ -344,6 +345,7 @@ void ctl_write_metrics(FILE *f, const snapshot_t *s)
     gauge(f, "geocast_last_reload_success",
           "1 when the last reload succeeded or there was none, 0 when it failed.",
           ri.last_at == 0 || ri.last_ok ? 1 : 0);
+    hc_write_metrics(f);
     if (!s)
         return;
     gauge(f, "geocast_snapshot_generation", "Generation of the data being served.",

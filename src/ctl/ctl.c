@@ -17,6 +17,7 @@
 #include "common/err.h"
 #include "common/log.h"
 #include "ctl/ctl_internal.h"
+#include "ctl/health.h"
 
 /* ---- reload ---------------------------------------------------------------------- */
 
@@ -58,6 +59,21 @@ void ctl_reload_info(ctl_reload_info_t *out)
     pthread_mutex_lock(&info_lock);
     *out = info;
     pthread_mutex_unlock(&info_lock);
+}
+
+void ctl_reload_lock(void)
+{
+    pthread_mutex_lock(&reload_lock);
+}
+
+int ctl_reload_trylock(void)
+{
+    return pthread_mutex_trylock(&reload_lock);
+}
+
+void ctl_reload_unlock(void)
+{
+    pthread_mutex_unlock(&reload_lock);
 }
 
 static void record(const char *trigger, bool ok, const char *err)
@@ -110,6 +126,9 @@ int ctl_reload(const char *trigger, char *err, size_t errlen)
              ns->conf->nzones, ns->nrecords, pol_set_route_count(ns->pol),
              (unsigned long long)ns->generation);
     record(trigger, true, NULL);
+    /* The health states (kept across reloads, outside the snapshot) go into the new
+     * routes before anyone can query them. */
+    hc_prepare(ns);
     snapshot_t *old = snapshot_publish(ns);
     synchronize_rcu();
     snapshot_free(old);

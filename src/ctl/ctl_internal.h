@@ -24,6 +24,14 @@ typedef struct {
 
 void ctl_reload_info(ctl_reload_info_t *out);
 
+/* The lock that serializes reloads (ctl_reload holds it throughout). Whoever holds it may
+ * use the published snapshot without an RCU read-side section (nobody else publishes or
+ * frees) and is its routes' one pol_route_set_down() writer. Lock order: this lock
+ * before the health lock. trylock returns 0 when taken. */
+void ctl_reload_lock(void);
+int ctl_reload_trylock(void);
+void ctl_reload_unlock(void);
+
 /* Name of srv_stats_t.rcode[i] ("NOERROR", ..., "OTHER" for 23 and above). */
 const char *ctl_rcode_name(unsigned i);
 

@@ -23,6 +23,7 @@
 #include "common/log.h"
 #include "ctl/ctl.h"
 #include "ctl/ctl_internal.h"
+#include "ctl/health.h"
 #include "ctl/state.h"
 
 #define IDLE_MS 5000     /* a client has this long to send each request line */
@@ -138,6 +139,23 @@ static void c_drain(reply_t *r, int argc, char **argv)
             "nothing to tell a routing daemon)", ctl_state_path() ? ctl_state_path() : "");
 }
 
+static void c_state(reply_t *r, int argc, char **argv)
+{
+    bool json = want_json(r, argc, argv, 1);
+    if (strcmp(r->status, "ok"))
+        return;
+    hc_write_state(r->body, json);
+}
+
+static void c_set_state(reply_t *r, int argc, char **argv)
+{
+    (void)argc;
+    char err[512];
+    /* This thread is offline: hc_set_state takes the reload lock. */
+    if (hc_set_state(argv[1], argv[2], r->body, err, sizeof(err)) < 0)
+        fail(r, "%s", err);
+}
+
 static void c_help(reply_t *r, int argc, char **argv);
 
 static const struct {
@@ -151,6 +169,8 @@ static const struct {
     { "stats", 0, 1, c_stats, "stats [json]" },
     { "explain", 3, 4, c_explain, "explain NAME TYPE CLIENT [json]" },
     { "lookup", 1, 2, c_lookup, "lookup ADDRESS [json]" },
+    { "state", 0, 1, c_state, "state [json]" },
+    { "set-state", 2, 2, c_set_state, "set-state ANSWER|MONITOR|MONITOR:ANSWER up|down|auto" },
     { "drain", 0, 0, c_drain, "drain" },
     { "undrain", 0, 0, c_drain, "undrain" },
     { "help", 0, 0, c_help, "help" },

@@ -13,6 +13,7 @@
 #include "common/log.h"
 #include "conf/conf.h"
 #include "ctl/ctl.h"
+#include "ctl/health.h"
 #include "ctl/state.h"
 #include "server/net.h"
 #include "server/snapshot.h"
@@ -128,6 +129,14 @@ int main(int argc, char **argv)
      * and a reload may free the first snapshot at any time: conf and snap are not used
      * after ctl_start. The control settings are read once, like the listen addresses. */
     ctl_init(config);
+    /* Health checks before anything can reload: from here on the states reach every
+     * snapshot ctl_reload publishes. */
+    if (hc_start(err, sizeof(err)) < 0) {
+        log_err("%s", err);
+        free(listen);
+        snapshot_free(snapshot_publish(NULL));
+        return 1;
+    }
     ctl_conf_t cc = {
         .socket = control ? (strcmp(control, "none") ? control : NULL) : conf->control_socket,
         .http = conf->control_http ? (const struct sockaddr *)&conf->control_http_addr : NULL,
@@ -138,6 +147,7 @@ int main(int argc, char **argv)
     if (ctl_start(&cc, err, sizeof(err)) < 0) {
         log_err("%s", err);
         free(listen);
+        hc_stop();
         snapshot_free(snapshot_publish(NULL));
         return 1;
     }
@@ -145,6 +155,7 @@ int main(int argc, char **argv)
         log_err("%s", err);
         free(listen);
         ctl_stop();
+        hc_stop();
         snapshot_free(snapshot_publish(NULL));
         return 1;
     }
@@ -180,6 +191,7 @@ int main(int argc, char **argv)
             ;
     }
     ctl_stop();
+    hc_stop();
     srv_net_stop();
     snapshot_free(snapshot_publish(NULL));
     return 0;

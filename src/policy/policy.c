@@ -943,8 +943,11 @@ static const pol_policy_t *policy_get(pol_set_t *s, const pol_key_t *key)
             return s->policies[k];
     s->policies = xrealloc(s->policies, (s->npolicies + 1) * sizeof(*s->policies));
     pol_policy_t *p = policy_build(s, key);
-    s->policies[s->npolicies++] = p;
-    s->bytes += table_bytes(&p->t4, true) + table_bytes(&p->t6, false);
+    s->policies[s->npolicies] = p;
+    /* The counts are read by status and metrics while a health change adds a table. */
+    __atomic_store_n(&s->npolicies, s->npolicies + 1, __ATOMIC_RELAXED);
+    __atomic_store_n(&s->bytes, s->bytes + table_bytes(&p->t4, true) + table_bytes(&p->t6, false),
+                     __ATOMIC_RELAXED);
     return p;
 }
 
@@ -1034,12 +1037,12 @@ const pol_route_t *pol_set_route(const pol_set_t *s, size_t i)
 
 size_t pol_set_policy_count(const pol_set_t *s)
 {
-    return s->npolicies;
+    return __atomic_load_n(&s->npolicies, __ATOMIC_RELAXED);
 }
 
 size_t pol_set_bytes(const pol_set_t *s)
 {
-    return s->bytes;
+    return __atomic_load_n(&s->bytes, __ATOMIC_RELAXED);
 }
 
 const pol_route_t *pol_set_find(const pol_set_t *s, const uint8_t *owner, uint16_t type)

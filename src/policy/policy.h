@@ -74,7 +74,8 @@ void pol_set_free(pol_set_t *s);
 
 size_t pol_set_route_count(const pol_set_t *s) ATTR_NONNULL(1);
 const pol_route_t *pol_set_route(const pol_set_t *s, size_t i) ATTR_NONNULL(1);
-/* Distinct compiled tables and their total size in bytes (for logs and metrics). */
+/* Distinct compiled tables (health states included) and their total size in bytes, for
+ * logs and metrics; safe to call while pol_route_set_down() adds a table. */
 size_t pol_set_policy_count(const pol_set_t *s) ATTR_NONNULL(1);
 size_t pol_set_bytes(const pol_set_t *s) ATTR_NONNULL(1);
 
