@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "common/err.h"
+#include "common/json.h"
 #include "ctl/ctl_internal.h"
 #include "ctl/health.h"
 #include "dns/rrtype.h"
@@ -47,20 +48,6 @@ static bool parse_client(const char *arg, int *family, uint8_t addr[16], unsigne
     return true;
 }
 
-static void json_str(FILE *f, const char *s)
-{
-    fputc('"', f);
-    for (; s && *s; s++) {
-        unsigned char c = (unsigned char)*s;
-        if (c == '"' || c == '\\')
-            fprintf(f, "\\%c", c);
-        else if (c < 0x20)
-            fprintf(f, "\\u%04x", c);
-        else
-            fputc(c, f);
-    }
-    fputc('"', f);
-}
 
 int ctl_lookup(const snapshot_t *s, const char *arg, bool json, FILE *out, char *err,
                size_t errlen)

@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "common/err.h"
+#include "common/json.h"
 #include "common/log.h"
 #include "ctl/ctl_internal.h"
 #include "dns/dname.h"
@@ -998,20 +999,6 @@ static void fmt_when(time_t t, time_t now, char *buf, size_t len)
     snprintf(buf, len, "%s (%llds ago)", iso, (long long)(now - t));
 }
 
-static void json_str(FILE *f, const char *s)
-{
-    fputc('"', f);
-    for (; s && *s; s++) {
-        unsigned char c = (unsigned char)*s;
-        if (c == '"' || c == '\\')
-            fprintf(f, "\\%c", c);
-        else if (c < 0x20)
-            fprintf(f, "\\u%04x", c);
-        else
-            fputc(c, f);
-    }
-    fputc('"', f);
-}
 
 void hc_write_state(FILE *f, bool json)
 {

@@ -6,23 +6,10 @@
 #include <sys/socket.h>
 
 #include "common/err.h"
+#include "common/json.h"
 #include "dns/rrtype.h"
 #include "policy/policy_internal.h"
 
-static void json_str(FILE *f, const char *s)
-{
-    fputc('"', f);
-    for (; s && *s; s++) {
-        unsigned char c = (unsigned char)*s;
-        if (c == '"' || c == '\\')
-            fprintf(f, "\\%c", c);
-        else if (c < 0x20)
-            fprintf(f, "\\u%04x", c);
-        else
-            fputc(c, f);
-    }
-    fputc('"', f);
-}
 
 int pol_route_explain(const pol_set_t *s, const pol_route_t *r, const geo_db_t *geo, int family,
                       const uint8_t *addr, unsigned source_prefix, bool json, FILE *out)
