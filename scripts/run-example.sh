@@ -4,7 +4,7 @@
 #   scripts/run-example.sh [CONFIG] [geocastd options]
 set -euo pipefail
 cd "$(dirname "$0")/.."
-config=examples/geocast.yaml
+config=examples/seed003/geocast.yaml
 if [ $# -gt 0 ] && [ "${1#-}" = "$1" ]; then
     config=$1
     shift
