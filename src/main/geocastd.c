@@ -1,6 +1,7 @@
 /* geocastd: the authoritative GeoDNS daemon. Runs in the foreground. */
 #include <errno.h>
 #include <getopt.h>
+#include <malloc.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
@@ -71,6 +72,11 @@ int main(int argc, char **argv)
         return 2;
     }
 
+    /* Large tables (GeoIP, decision tables) are rebuilt on every reload: keep them in
+     * their own mappings, returned to the system when freed. Setting the threshold also
+     * stops glibc from raising it after the first free, which would move later tables
+     * onto the heap, where freed space is kept. */
+    mallopt(M_MMAP_THRESHOLD, 256 * 1024);
     char err[1024];
     snapshot_t *snap = ctl_load(config, err, sizeof(err));
     if (!snap) {
