@@ -220,7 +220,8 @@ static void warn_overlaps(build_t *b, const pol_set_t *s)
                     continue;
                 u128 start = fam ? net->v6 : net->v4;
                 u128 ones = fam ? ~(u128)0 : 0xFFFFFFFFu;
-                u128 host = net->prefix ? ones >> net->prefix : ones;
+                unsigned width = fam ? 128 : 32;
+                u128 host = net->prefix >= width ? 0 : ones >> net->prefix;
                 r[n].n = net;
                 r[n].b = i;
                 r[n].start = start;

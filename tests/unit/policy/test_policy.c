@@ -264,12 +264,12 @@ int main(void)
     }
     /* overlapping networks: a warning per overlap, naming both */
     const char *ov = "boundaries:\n  a: [10.0.0.0/8, 192.0.2.0/24]\n  b: [10.1.0.0/16, \"2001:db8::/32\"]\n"
-                     "  c: [\"2001:db8:1::/48\", 198.51.100.0/24]\nzones: {a.: {file: f}}\n";
+                     "  c: [\"2001:db8:1::/48\", 198.51.100.0/24, \"::1/128\", 192.0.2.7/32]\nzones: {a.: {file: f}}\n";
     conf_t *c = conf_load_buffer(ov, strlen(ov), "t.yaml", ".", err, sizeof(err));
     pol_set_t *s2 = NULL;
     warnings = 0;
     ok(c && pol_set_build(&s2, c, geo, count_warn, NULL, err, sizeof(err)) == 0, "overlapping networks load");
-    is_int(warnings, 2, "two overlaps warned (v4 10.1/16 in 10/8, v6 /48 in /32)");
+    is_int(warnings, 3, "three overlaps warned (10.1/16 in 10/8, 192.0.2.7/32 in 192.0.2.0/24, v6 /48 in /32)");
     pol_set_free(s2);
     conf_free(c);
 
