@@ -14,7 +14,9 @@ that claims a block in which some address gets another answer — checked for a 
 replies by walking every network of the claimed block in the database (or, for blocks with
 too many networks, by sampling addresses in it) — and any scope narrower than the truth
 allows (the parent block of the claimed one must hold another answer: DESIGN §3 "as wide as
-the truth allows").
+the truth allows"). Then IPv6 ECS addresses that embed IPv4 (::ffff:a.b.c.d, 6to4, Teredo)
+for the routes without IP boundaries: answers of the embedded IPv4 address (Teredo: the
+client), scope = offset + a sound, maximal IPv4 prefix.
 
 Env: ORACLE_N (default 12000 addresses), ORACLE_SEED (default 7), ORACLE_SCOPE_SAMPLES (300)."""
 
@@ -308,6 +310,85 @@ for name in NAMES:
     for fam, a, _n, sc, got in w[:10]:
         tap.diag("  %s.example.com A ECS %s -> %s scope /%d, but all of /%d gets that answer"
                  % (name, R.ip_str(fam, a), " ".join(got), sc, sc - 1))
+
+# ---- IPv6 addresses that embed IPv4 (docs/geoip.md, docs/behaviour.md) ------------------------------
+# ::ffff:a.b.c.d (source /120), 6to4 2002:AABB:CCDD:: (/48) and Teredo 2001:0:S:S:F:P:~C (/128)
+# are located through the embedded IPv4 address (Teredo: the client, NOT of the last 32
+# bits); the scope is offset + an IPv4 prefix that must be sound (and as wide as the truth
+# allows) in the IPv4 space. Routes without IP boundaries only (continent, closest).
+NA = int(os.environ.get("ORACLE_ALIAS_N", "600" if lib.SLOW <= 1 else "100"))
+arng = random.Random(SEED + 2)
+alias = []      # (kind, v6 address int, source, offset, v4 address as decided)
+for i in range(NA):
+    v4 = draw(4)
+    kind = ("mapped", "6to4", "teredo")[i % 3]
+    if kind == "mapped":
+        v4 &= 0xFFFFFF00
+        alias.append((kind, (0xFFFF << 32) | v4, 120, 96, v4))
+    elif kind == "6to4":
+        alias.append((kind, (0x2002 << 112) | (v4 << 80), 48, 16, v4))
+    else:
+        server = arng.getrandbits(32)
+        flags_port = arng.getrandbits(32)
+        a = (0x20010000 << 96) | (server << 64) | (flags_port << 32) | (v4 ^ 0xFFFFFFFF)
+        alias.append((kind, a, 128, 96, v4))
+AR = ["continent", "closest"]
+amsgs = []
+aq = []
+for kind, a, src, off, v4 in alias:
+    for name in AR:
+        aq.append((kind, a, src, off, v4, name))
+        amsgs.append(R.ecs_message(name + ".example.com", "A", R.ip_str(6, a), src))
+areps = R.batch_udp(srv.port, amsgs, window=64, timeout=1.0 * lib.SLOW, retries=3, deadline_s=60 * lib.SLOW)
+awrong = []
+abad = []
+anarrow = []
+achecked = 0
+deadline = time.monotonic() + 20
+for (kind, a, src, off, v4, name), rep in zip(aq, areps):
+    route = ROUTES[("example.com", name, "A")]
+    want = route.decide(4, v4, GEO.lookup(4, v4))
+    got = tuple(R.answer_texts(rep, name + ".example.com", dns.rdatatype.A)) if rep is not None else None
+    if got != want:
+        awrong.append((kind, a, src, name, want, got))
+        continue
+    e = R.ecs_of(rep)
+    if e is None or e[1] != src:
+        abad.append((kind, a, src, name, "echo %r" % (e,)))
+        continue
+    sc = e[2]
+    if sc < off:
+        abad.append((kind, a, src, name, "scope /%d is wider than the IPv4 alias range (offset %d)" % (sc, off)))
+        continue
+    if time.monotonic() > deadline or arng.random() > 0.25:
+        continue
+    p4 = min(32, sc - off)
+    net4 = (v4 >> (32 - p4) << (32 - p4)) if p4 else 0
+    other = R.block_has_other(GEO, route, 4, net4, p4, want, budget=20000, mode="lenient")
+    if other:
+        abad.append((kind, a, src, name, "scope /%d claims IPv4 %s/%d, which holds other answers"
+                     % (sc, R.ip_str(4, net4), p4)))
+        continue
+    if other is None:
+        continue
+    achecked += 1
+    if p4 > 0 and sc - off == p4:
+        par = (v4 >> (33 - p4) << (33 - p4)) if p4 > 1 else 0
+        o2 = R.block_has_other(GEO, route, 4, par, p4 - 1, want, budget=20000, mode="strict")
+        if o2 is False:
+            anarrow.append((kind, a, src, name, sc))
+tap.ok(not awrong, "IPv4-embedding IPv6 ECS (mapped, 6to4, Teredo): %d of %d answers differ from the oracle "
+       "(located through the embedded IPv4 address)" % (len(awrong), len(aq)))
+for kind, a, src, name, want, got in awrong[:10]:
+    tap.diag("  %s %s.example.com A ECS %s/%d: expected %s, got %s" % (kind, name, R.ip_str(6, a), src,
+             " ".join(want), " ".join(got) if got else got))
+tap.ok(not abad, "IPv4-embedding IPv6 ECS: echo and sound scopes (offset + IPv4 block), %d checked in IPv4"
+       % achecked)
+for kind, a, src, name, why in abad[:10]:
+    tap.diag("  %s %s.example.com A ECS %s/%d: %s" % (kind, name, R.ip_str(6, a), src, why))
+tap.ok(not anarrow, "IPv4-embedding IPv6 ECS: no scope narrower than the truth allows (%d too narrow)" % len(anarrow))
+for kind, a, src, name, sc in anarrow[:10]:
+    tap.diag("  %s %s.example.com A ECS %s/%d: scope /%d could be one bit wider" % (kind, name, R.ip_str(6, a), src, sc))
 
 lib.alive_check(srv, "country.example.com", "A")
 srv.stop_and_check()

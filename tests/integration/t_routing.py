@@ -111,6 +111,7 @@ CONF = {
         "NYnet": ["2.2.0.0/17"],
         "local": ["127.0.0.0/8", "::1/128"],
         "v6net": ["2a00:1000:8000::/33", "2.5.128.0/17"],
+        "hosts": ["2.5.0.7/32", "2a00:1000::7/128"],
     },
     "zones": {"example.com": {"file": None, "routes": {
         "www": {"A": {"ttl": 60, "answers": [
@@ -202,6 +203,10 @@ CONF = {
             {"value": "192.0.2.1", "boundary": "v6net"},
             {"value": "192.0.2.2", "boundary": "Europe"},
             {"value": "192.0.2.3"},
+        ]}},
+        "host": {"A": {"answers": [
+            {"value": "192.0.2.141", "boundary": "hosts"},
+            {"value": "192.0.2.142"},
         ]}},
         "v6": {"AAAA": {"answers": [
             {"value": "2001:db8::e", "boundary": "Europe"},
@@ -652,6 +657,14 @@ case("ipgeo.example.com", "A", "2600:1000::/56", ["192.0.2.3"])
 case("ipgeo.example.com", "A", "2.5.200.0/24", ["192.0.2.1"])
 case("ipgeo.example.com", "A", "2.5.0.0/24", ["192.0.2.3"])
 case("ipgeo.example.com", "A", "3.0.0.0/24", ["192.0.2.2"])
+
+# ---- single-address IP boundaries (/32, /128): scopes longer than the source prefix ------------
+case("host.example.com", "A", "2.5.0.7/32", ["192.0.2.141"])
+case("host.example.com", "A", "2.5.0.6/32", ["192.0.2.142"])
+case("host.example.com", "A", "2.5.0.0/24", ["192.0.2.142"])       # scope must be > 24: .7 is inside
+case("host.example.com", "A", "2a00:1000::7/128", ["192.0.2.141"])
+case("host.example.com", "A", "2a00:1000::/56", ["192.0.2.142"])   # scope /126: ::7 is in the /56
+case("host.example.com", "A", "2a00:1000:0:100::/56", ["192.0.2.142"])
 
 # ---- weights ---------------------------------------------------------------------------------
 NW = 2000
