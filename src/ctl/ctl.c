@@ -4,6 +4,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <malloc.h>
+#include <sys/socket.h>
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <poll.h>
@@ -438,5 +439,29 @@ void ctl_stop(void)
         if (st.stop[i] >= 0)
             close(st.stop[i]);
         st.stop[i] = -1;
+    }
+}
+
+void ctl_accept_loop(int lfd, int stop_fd, const char *what, void (*serve)(int fd, int stop_fd))
+{
+    for (;;) {
+        struct pollfd p[2] = { { .fd = lfd, .events = POLLIN }, { .fd = stop_fd, .events = POLLIN } };
+        if (poll(p, 2, -1) < 0) {
+            if (errno == EINTR)
+                continue;
+            log_err("%s: poll: %s", what, strerror(errno));
+            return;
+        }
+        if (p[1].revents)
+            return;
+        if (!p[0].revents)
+            continue;
+        int fd = accept4(lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        if (fd < 0) {
+            if (errno == EMFILE || errno == ENFILE)
+                usleep(100000); /* do not spin while out of descriptors */
+            continue;
+        }
+        serve(fd, stop_fd);
     }
 }

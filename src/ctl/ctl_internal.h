@@ -42,6 +42,11 @@ void ctl_write_stats(FILE *f, bool json);
 void ctl_write_metrics(FILE *f, const snapshot_t *s);
 
 /* Thread bodies (ctl.c starts them). stop_fd becomes readable when they must return. */
+/* Accept clients on listen_fd one at a time, calling serve(fd, stop_fd) for each, until
+ * stop_fd is readable. serve owns the descriptor (it closes it). what names the listener
+ * in logs. Backs off briefly when out of descriptors. */
+void ctl_accept_loop(int listen_fd, int stop_fd, const char *what,
+                     void (*serve)(int fd, int stop_fd));
 void ctl_sock_serve(int listen_fd, int stop_fd);
 void ctl_http_serve(int listen_fd, int stop_fd);
 

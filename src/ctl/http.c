@@ -108,33 +108,19 @@ static void serve_client(int fd, int stop_fd)
     free(body);
 }
 
+static void serve_and_close(int fd, int stop_fd)
+{
+    serve_client(fd, stop_fd);
+    /* Half-close and drain briefly so unread request bytes do not turn the close into a
+     * reset that could discard the response. */
+    shutdown(fd, SHUT_WR);
+    char sink[512];
+    for (int i = 0; i < 8 && recv(fd, sink, sizeof(sink), MSG_DONTWAIT) > 0; i++)
+        ;
+    close(fd);
+}
+
 void ctl_http_serve(int lfd, int stop_fd)
 {
-    for (;;) {
-        struct pollfd p[2] = { { .fd = lfd, .events = POLLIN }, { .fd = stop_fd, .events = POLLIN } };
-        if (poll(p, 2, -1) < 0) {
-            if (errno == EINTR)
-                continue;
-            log_err("control.http: poll: %s", strerror(errno));
-            return;
-        }
-        if (p[1].revents)
-            return;
-        if (!p[0].revents)
-            continue;
-        int fd = accept4(lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
-        if (fd < 0) {
-            if (errno == EMFILE || errno == ENFILE)
-                usleep(100000);
-            continue;
-        }
-        serve_client(fd, stop_fd);
-        /* Half-close and drain briefly so unread request bytes do not turn the close
-         * into a reset that could discard the response. */
-        shutdown(fd, SHUT_WR);
-        char sink[512];
-        for (int i = 0; i < 8 && recv(fd, sink, sizeof(sink), MSG_DONTWAIT) > 0; i++)
-            ;
-        close(fd);
-    }
+    ctl_accept_loop(lfd, stop_fd, "control.http", serve_and_close);
 }

@@ -297,27 +297,13 @@ static void serve_client(int fd, int stop_fd)
     }
 }
 
+static void serve_and_close(int fd, int stop_fd)
+{
+    serve_client(fd, stop_fd);
+    close(fd);
+}
+
 void ctl_sock_serve(int lfd, int stop_fd)
 {
-    for (;;) {
-        struct pollfd p[2] = { { .fd = lfd, .events = POLLIN }, { .fd = stop_fd, .events = POLLIN } };
-        if (poll(p, 2, -1) < 0) {
-            if (errno == EINTR)
-                continue;
-            log_err("control socket: poll: %s", strerror(errno));
-            return;
-        }
-        if (p[1].revents)
-            return;
-        if (!p[0].revents)
-            continue;
-        int fd = accept4(lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
-        if (fd < 0) {
-            if (errno == EMFILE || errno == ENFILE)
-                usleep(100000); /* do not spin while out of descriptors */
-            continue;
-        }
-        serve_client(fd, stop_fd);
-        close(fd);
-    }
+    ctl_accept_loop(lfd, stop_fd, "control socket", serve_and_close);
 }
