@@ -53,13 +53,17 @@ static void usage(FILE *f)
             "\n"
             "Offline commands (they read the configuration, not the running server):\n"
             "  check                     validate the configuration, zones and GeoIP data\n"
+            "  geodiff OLD.mmdb NEW.mmdb how much address space gets another answer, per\n"
+            "                            route, with NEW instead of OLD (IPv4 addresses, IPv6\n"
+            "                            /64s); run it before a new GeoIP database goes live\n"
             "  zones                     list the zones with their serial and record counts\n"
             "  version                   print the version\n"
             "\n"
             "Options:\n"
             "  -s, --socket PATH   control socket (default " CTL_DEFAULT_SOCKET ")\n"
             "  -c, --config FILE   configuration file (default " DEFAULT_CONFIG ")\n"
-            "  -j, --json          JSON output (status, stats, state, lookup, explain)\n"
+            "  -j, --json          JSON output (status, stats, state, lookup, explain,\n"
+            "                      geodiff)\n"
             "  -t, --timeout SECS  how long to wait for the server (default 30; reload 300)\n"
             "  -h, --help          this help\n");
 }
@@ -249,7 +253,7 @@ int main(int argc, char **argv)
     } cmds[] = { { "check", 0, 0 },  { "zones", 0, 0 },  { "lookup", 1, 2 }, { "explain", 3, 2 },
                  { "status", 0, 1 }, { "reload", 0, 1 }, { "stats", 0, 1 },
                  { "drain", 0, 1 },  { "undrain", 0, 1 }, { "state", 0, 1 },
-                 { "set-state", 2, 1 } };
+                 { "set-state", 2, 1 }, { "geodiff", 2, 0 } };
     size_t ci;
     for (ci = 0; ci < ARRAY_SIZE(cmds); ci++)
         if (!strcmp(cmd, cmds[ci].name))
@@ -306,11 +310,22 @@ int main(int argc, char **argv)
 
     if (!config)
         config = DEFAULT_CONFIG;
+    char err[512];
+    if (!strcmp(cmd, "geodiff")) {
+        /* The routes only: no zones, and the config's own GeoIP data is not read. */
+        conf_t *conf = conf_load(config, err, sizeof(err));
+        if (!conf) {
+            fprintf(stderr, "%s\n", err);
+            return 1;
+        }
+        int rc = ctl_geodiff(conf, args[0], args[1], json, stdout, err, sizeof(err));
+        conf_free(conf);
+        return offline_result(rc, err) ? 1 : 0;
+    }
     snapshot_t *s = load(config);
     if (!s)
         return 1;
     int rc = 0;
-    char err[512];
     if (!strcmp(cmd, "check")) {
         printf("%s: ok (%zu zones, %zu records, %zu routes in %zu policies)\n", config,
                s->conf->nzones, s->nrecords, pol_set_route_count(s->pol),

@@ -81,3 +81,17 @@ int ctl_explain(const snapshot_t *s, const char *name, const char *type, const c
                 bool json, FILE *out, char *err, size_t errlen) ATTR_NONNULL(1, 2, 3, 4, 6, 7);
 int ctl_lookup(const snapshot_t *s, const char *address, bool json, FILE *out, char *err,
                size_t errlen) ATTR_NONNULL(1, 2, 4, 5);
+
+/*
+ * geodiff: compile conf's routes against two MaxMind DB files (in place of the GeoIP data
+ * the config names, read with the schema of its first mmdb source) and report, per route
+ * and for any route, how much address space gets a different first answer and a
+ * different ordered answer list (before the weighted shuffle) under new_path than under
+ * old_path: IPv4 in addresses, IPv6 in /64 networks (outside the IPv6 regions that alias
+ * IPv4, which are counted as IPv4). Text, or one JSON object when json. conf is
+ * borrowed; nothing is published. Returns 0, or a negative ERR_* with "file: reason" in
+ * err. Allocates freely; walks every block of both tables (about a second per distinct
+ * policy on GeoLite2 City).
+ */
+int ctl_geodiff(const conf_t *conf, const char *old_path, const char *new_path, bool json,
+                FILE *out, char *err, size_t errlen) ATTR_NONNULL(1, 2, 3, 5, 6);
