@@ -350,7 +350,31 @@ static void k_minimal(ctx_t *c, const yaml_node_t *v, const char *path, void *ou
         fail(c, v, path, "expected true or false");
 }
 
+/* server.user / server.group: a name (or a number), checked when geocastd starts. */
+static void k_user_or_group(ctx_t *c, const yaml_node_t *v, const char *path, char **out)
+{
+    const char *s = scalar(v);
+    if (!s || !*s || strlen(s) > 255 || strpbrk(s, ": \t\n/")) {
+        fail(c, v, path, "expected a user or group name");
+        return;
+    }
+    free(*out);
+    *out = xstrdup(s);
+}
+
+static void k_user(ctx_t *c, const yaml_node_t *v, const char *path, void *out)
+{
+    k_user_or_group(c, v, path, &((conf_t *)out)->user);
+}
+
+static void k_group(ctx_t *c, const yaml_node_t *v, const char *path, void *out)
+{
+    k_user_or_group(c, v, path, &((conf_t *)out)->group);
+}
+
 static const key_t_ server_keys[] = {
+    { "user", k_user },
+    { "group", k_group },
     { "minimal_responses", k_minimal },
     { "rrl", k_rrl },
     { "state_file", k_state_file },
@@ -837,7 +861,31 @@ static void k_geo_sources(ctx_t *c, const yaml_node_t *v, const char *path, void
     }
 }
 
+static void k_geo_watch(ctx_t *c, const yaml_node_t *v, const char *path, void *out)
+{
+    const char *s = scalar(v);
+    if (s && (!strcmp(s, "true") || !strcmp(s, "yes") || !strcmp(s, "on")))
+        ((conf_t *)out)->geoip_watch = true;
+    else if (s && is_false(s))
+        ((conf_t *)out)->geoip_watch = false;
+    else
+        fail(c, v, path, "expected true or false");
+}
+
+static void k_geo_watch_delay(ctx_t *c, const yaml_node_t *v, const char *path, void *out)
+{
+    const char *s = scalar(v);
+    unsigned ms;
+    if (!s || conf_parse_duration(s, &ms) < 0 || ms > 600000) {
+        fail(c, v, path, "expected a duration up to 10m such as 2s, got '%s'", s ? s : "");
+        return;
+    }
+    ((conf_t *)out)->geoip_watch_delay_ms = ms;
+}
+
 static const key_t_ geoip_keys[] = {
+    { "watch", k_geo_watch },
+    { "watch_delay", k_geo_watch_delay },
     { "mmdb", k_geo_mmdb },
     { "sources", k_geo_sources },
 };
@@ -1301,6 +1349,7 @@ static void set_defaults(conf_t *cf)
     cf->tcp_idle_timeout_ms = 10000;
     cf->tcp_max_queries = 0;
     cf->rrl_slip = 2;
+    cf->geoip_watch_delay_ms = 1000;
     cf->rrl_v4_prefix = 24;
     cf->rrl_v6_prefix = 56;
     char host[256];
@@ -1457,6 +1506,8 @@ void conf_free(conf_t *c)
     free(c->identity);
     free(c->version);
     free(c->state_file);
+    free(c->user);
+    free(c->group);
     free(c->path);
     free(c);
 }

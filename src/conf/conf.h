@@ -119,10 +119,14 @@ typedef struct {
     uint8_t rrl_v4_prefix, rrl_v6_prefix;
     char *state_file;           /* "up"/"down" for a routing daemon's health hook, or NULL */
     unsigned drain_ms;          /* on SIGTERM: withdraw, answer this long, then stop */
+    char *user;                 /* server.user: run as this user after binding, or NULL */
+    char *group;                /* server.group: and this group (NULL: the user's) */
     conf_zone_t *zones;
     size_t nzones;
     conf_geo_source_t *geo;
     size_t ngeo;
+    bool geoip_watch;           /* geoip.watch: reload when a GeoIP file is replaced */
+    unsigned geoip_watch_delay_ms; /* geoip.watch_delay: settle time before that reload */
     conf_boundary_t *boundaries;
     size_t nboundaries;
     conf_monitor_t *monitors;

@@ -128,6 +128,7 @@ int ctl_reload(const char *trigger, char *err, size_t errlen)
              ns->conf->nzones, ns->nrecords, pol_set_route_count(ns->pol),
              (unsigned long long)ns->generation);
     record(trigger, true, NULL);
+    ctl_watch_update(ns->conf);
     /* The health states (kept across reloads, outside the snapshot) go into the new
      * routes before anyone can query them. */
     hc_prepare(ns);

@@ -95,3 +95,20 @@ int ctl_lookup(const snapshot_t *s, const char *address, bool json, FILE *out, c
  */
 int ctl_geodiff(const conf_t *conf, const char *old_path, const char *new_path, bool json,
                 FILE *out, char *err, size_t errlen) ATTR_NONNULL(1, 2, 3, 5, 6);
+
+/*
+ * geoip.watch (docs/operations.md): a thread watches the directories of the configured
+ * GeoIP files with inotify and, when one of those files is renamed into place or written
+ * and closed, waits geoip.watch_delay (every further event restarts the wait) and calls
+ * ctl_reload("GeoIP file watch"). A failed reload keeps the old data, like any other.
+ *
+ * ctl_watch_update() hands over the files to watch (conf is borrowed; its paths are
+ * copied) and is called with the first config before ctl_watch_start() and by
+ * ctl_reload() after each successful reload; with geoip.watch off nothing is watched.
+ * ctl_watch_start() starts the thread (ERR_* with the reason on failure);
+ * ctl_watch_stop() stops and joins it, waiting for a reload it started, and is safe
+ * when it was not started. Main thread only, except ctl_watch_update (thread-safe).
+ */
+void ctl_watch_update(const conf_t *conf) ATTR_NONNULL(1);
+int ctl_watch_start(char *err, size_t errlen) ATTR_NONNULL(1);
+void ctl_watch_stop(void);

@@ -148,10 +148,12 @@ int main(int argc, char **argv)
         .http = conf->control_http ? (const struct sockaddr *)&conf->control_http_addr : NULL,
         .http_len = conf->control_http_addrlen,
     };
+    ctl_watch_update(conf);
     conf = NULL;
     snap = NULL;
     if (ctl_start(&cc, err, sizeof(err)) < 0) {
         log_err("%s", err);
+        ctl_watch_stop();
         free(listen);
         hc_stop();
         snapshot_free(snapshot_publish(NULL));
@@ -159,6 +161,7 @@ int main(int argc, char **argv)
     }
     if (srv_net_start(&nc, err, sizeof(err)) < 0) {
         log_err("%s", err);
+        ctl_watch_stop();
         free(listen);
         ctl_stop();
         hc_stop();
@@ -166,6 +169,14 @@ int main(int argc, char **argv)
         return 1;
     }
     free(listen);
+    if (ctl_watch_start(err, sizeof(err)) < 0) {
+        log_err("%s", err);
+        ctl_stop();
+        hc_stop();
+        srv_net_stop();
+        snapshot_free(snapshot_publish(NULL));
+        return 1;
+    }
     log_info("serving %zu zones (%zu records, %zu routes) on %zu addresses with %u workers",
              nzones, nrecords, nroutes, nc.nlisten, nc.workers);
     ctl_state_serving(true);
@@ -196,6 +207,7 @@ int main(int argc, char **argv)
         while (sigtimedwait(&stop, NULL, &ts) < 0 && errno == EINTR)
             ;
     }
+    ctl_watch_stop();
     ctl_stop();
     hc_stop();
     srv_net_stop();
