@@ -244,9 +244,11 @@ static void *http_main(void *arg)
     return NULL;
 }
 
-/* mkdir -p for the socket's directory (0755; existing directories are left alone). */
-static int make_parent_dirs(const char *path, char *err, size_t errlen)
+/* mkdir -p for the socket's directory (0755; existing directories are left alone).
+ * *created: whether the socket's own directory was made here. */
+static int make_parent_dirs(const char *path, bool *created, char *err, size_t errlen)
 {
+    *created = false;
     char dir[sizeof(st.path)];
     snprintf(dir, sizeof(dir), "%s", path);
     char *slash = strrchr(dir, '/');
@@ -258,11 +260,13 @@ static int make_parent_dirs(const char *path, char *err, size_t errlen)
             continue;
         char c = *p;
         *p = 0;
-        if (mkdir(dir, 0755) < 0 && errno != EEXIST) {
+        int rc = mkdir(dir, 0755);
+        if (rc < 0 && errno != EEXIST) {
             snprintf(err, errlen, "control socket %s: cannot create directory %s: %s", path, dir,
                      strerror(errno));
             return ERR_IO;
         }
+        *created = rc == 0 && !c;
         *p = c;
         if (!c)
             break;
@@ -270,16 +274,28 @@ static int make_parent_dirs(const char *path, char *err, size_t errlen)
     return 0;
 }
 
-static int bind_unix(const char *path, char *err, size_t errlen)
+static int bind_unix(const ctl_conf_t *conf, char *err, size_t errlen)
 {
+    const char *path = conf->socket;
     struct sockaddr_un sa = { .sun_family = AF_UNIX };
     if (strlen(path) >= sizeof(sa.sun_path)) {
         snprintf(err, errlen, "control socket %s: path too long", path);
         return ERR_INVAL;
     }
     memcpy(sa.sun_path, path, strlen(path) + 1);
-    if (make_parent_dirs(path, err, errlen) < 0)
+    bool created;
+    if (make_parent_dirs(path, &created, err, errlen) < 0)
         return ERR_IO;
+    if (created && conf->chown) {
+        char dir[sizeof(st.path)];
+        snprintf(dir, sizeof(dir), "%s", path);
+        *strrchr(dir, '/') = 0;
+        if (chown(dir, conf->owner, conf->group) < 0) {
+            snprintf(err, errlen, "control socket %s: cannot give %s to the server's user: %s",
+                     path, dir, strerror(errno));
+            return ERR_IO;
+        }
+    }
 
     /* A file already there: a live daemon answers connect(), a stale socket refuses. */
     struct stat sb;
@@ -326,7 +342,8 @@ static int bind_unix(const char *path, char *err, size_t errlen)
         close(fd);
         return ERR_IO;
     }
-    if (chmod(path, 0660) < 0 || listen(fd, 16) < 0 || lstat(path, &sb) < 0) {
+    if (chmod(path, 0660) < 0 || (conf->chown && chown(path, conf->owner, conf->group) < 0) ||
+        listen(fd, 16) < 0 || lstat(path, &sb) < 0) {
         snprintf(err, errlen, "control socket %s: %s", path, strerror(errno));
         unlink(path);
         close(fd);
@@ -373,7 +390,7 @@ int ctl_start(const ctl_conf_t *conf, char *err, size_t errlen)
     }
     int rc = 0;
     if (conf->socket)
-        rc = bind_unix(conf->socket, err, errlen);
+        rc = bind_unix(conf, err, errlen);
     if (rc == 0 && conf->http)
         rc = bind_http(conf->http, conf->http_len, err, errlen);
     if (rc == 0 && st.sock_fd >= 0) {

@@ -5,6 +5,7 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <sys/socket.h>
+#include <sys/types.h>
 
 #include "common/util.h"
 #include "server/snapshot.h"
@@ -50,13 +51,19 @@ int ctl_reload(const char *trigger, char *err, size_t errlen) ATTR_NONNULL(1, 2)
 
 typedef struct {
     const char *socket;                  /* control socket path, or NULL (off) */
+    bool chown;                          /* give the socket (and a directory we create
+                                            for it) to owner:group */
+    uid_t owner;
+    gid_t group;
     const struct sockaddr *http;         /* metrics listener address, or NULL (off) */
     socklen_t http_len;
 } ctl_conf_t;
 
 /*
  * Bind the control socket and the metrics listener and start their threads. The socket's
- * directory is created (0755) when missing; the socket file gets mode 0660. A stale
+ * directory is created (0755) when missing; the socket file gets mode 0660. With chown,
+ * the socket file and the directory when created here go to owner:group (a daemon that
+ * drops privileges can still remove the socket at exit). A stale
  * socket file (nobody accepts on it) is replaced; a live one is an error ("another
  * geocastd is running"). Returns 0, or a negative ERR_* with the reason in err and
  * nothing left running or bound. Call from the main thread after the first snapshot is

@@ -1,12 +1,15 @@
 /* geocastd: the authoritative GeoDNS daemon. Runs in the foreground. */
 #include <errno.h>
 #include <getopt.h>
+#include <grp.h>
 #include <malloc.h>
+#include <pwd.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <time.h>
 #include <unistd.h>
 #include <urcu-qsbr.h>
@@ -21,10 +24,71 @@
 
 #define VERSION CTL_VERSION
 
+/* The user and group to run as (server.user / --user), looked up before anything is bound
+ * so that a typo stops the start with a clear message. */
+typedef struct {
+    const char *user, *group;
+    uid_t uid;
+    gid_t gid;
+} run_as_t;
+
+static int resolve_user(run_as_t *ra, char *err, size_t errlen)
+{
+    errno = 0;
+    struct passwd *pw = getpwnam(ra->user);
+    if (!pw) {
+        snprintf(err, errlen, "server.user: no such user '%s'%s%s", ra->user,
+                 errno ? ": " : "", errno ? strerror(errno) : "");
+        return -1;
+    }
+    ra->uid = pw->pw_uid;
+    ra->gid = pw->pw_gid;
+    if (ra->group) {
+        errno = 0;
+        struct group *gr = getgrnam(ra->group);
+        if (!gr) {
+            snprintf(err, errlen, "server.group: no such group '%s'%s%s", ra->group,
+                     errno ? ": " : "", errno ? strerror(errno) : "");
+            return -1;
+        }
+        ra->gid = gr->gr_gid;
+    }
+    if (geteuid() != 0 && (geteuid() != ra->uid || getegid() != ra->gid)) {
+        snprintf(err, errlen, "server.user: switching to %s needs root (running as uid %u)",
+                 ra->user, (unsigned)geteuid());
+        return -1;
+    }
+    return 0;
+}
+
+/* setgroups, setgid, setuid, in that order (glibc applies each to every thread), then
+ * make sure root cannot be regained. */
+static int drop_privileges(const run_as_t *ra, char *err, size_t errlen)
+{
+    if (geteuid() != 0)
+        return 0; /* already that user (resolve_user checked) */
+    if (setgroups(1, &ra->gid) < 0 || setgid(ra->gid) < 0 || setuid(ra->uid) < 0) {
+        snprintf(err, errlen, "cannot switch to user %s: %s", ra->user, strerror(errno));
+        return -1;
+    }
+    if (ra->uid != 0 && (setuid(0) == 0 || seteuid(0) == 0)) {
+        snprintf(err, errlen, "switched to user %s but could regain root: refusing to run",
+                 ra->user);
+        return -1;
+    }
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+    /* Sanitizer builds only (tests): the leak checker ptraces the process at exit, which
+     * the kernel refuses once a uid change has made it non-dumpable. */
+    prctl(PR_SET_DUMPABLE, 1);
+#endif
+    return 0;
+}
+
 static void usage(FILE *f)
 {
     fprintf(f,
-            "usage: geocastd -c FILE [--check] [--control PATH] [-v|-q]\n"
+            "usage: geocastd -c FILE [--check] [--control PATH] [--user USER [--group GROUP]]\n"
+            "                [-v|-q]\n"
             "\n"
             "Authoritative DNS server whose answers depend on where the client is.\n"
             "\n"
@@ -33,6 +97,9 @@ static void usage(FILE *f)
             "                      (0: valid; 1: invalid, with FILE:LINE: reason on stderr)\n"
             "      --control PATH  serve the control socket on PATH (overrides control.socket;\n"
             "                      \"none\" turns it off)\n"
+            "  -u, --user USER     after binding the sockets, run as USER (overrides\n"
+            "                      server.user; needs root); reloads then read files as USER\n"
+            "  -g, --group GROUP   and as GROUP (overrides server.group; default: USER's group)\n"
             "  -v, --verbose       log debug messages\n"
             "  -q, --quiet         log only warnings and errors\n"
             "  -V, --version       print the version and exit\n"
@@ -50,16 +117,19 @@ int main(int argc, char **argv)
         { "config", required_argument, NULL, 'c' }, { "check", no_argument, NULL, 'C' },
         { "verbose", no_argument, NULL, 'v' },      { "quiet", no_argument, NULL, 'q' },
         { "version", no_argument, NULL, 'V' },      { "help", no_argument, NULL, 'h' },
-        { "control", required_argument, NULL, 'S' }, { NULL, 0, NULL, 0 },
+        { "control", required_argument, NULL, 'S' }, { "user", required_argument, NULL, 'u' },
+        { "group", required_argument, NULL, 'g' },   { NULL, 0, NULL, 0 },
     };
-    const char *config = NULL, *control = NULL;
+    const char *config = NULL, *control = NULL, *user = NULL, *group = NULL;
     bool check = false;
     int c;
-    while ((c = getopt_long(argc, argv, "c:vqVh", opts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "c:u:g:vqVh", opts, NULL)) != -1) {
         switch (c) {
         case 'c': config = optarg; break;
         case 'C': check = true; break;
         case 'S': control = optarg; break;
+        case 'u': user = optarg; break;
+        case 'g': group = optarg; break;
         case 'v': log_set_level(LOG_DEBUG); break;
         case 'q': log_set_level(LOG_WARN); break;
         case 'V': printf("geocastd %s\n", VERSION); return 0;
@@ -90,6 +160,25 @@ int main(int argc, char **argv)
                pol_set_policy_count(snap->pol));
         snapshot_free(snap);
         return 0;
+    }
+    run_as_t ra = { .user = user ? user : conf->user, .group = group ? group : conf->group };
+    if (ra.group && !ra.user) {
+        log_err("server.group (or --group) needs server.user (or --user)");
+        snapshot_free(snap);
+        return 1;
+    }
+    if (ra.user && resolve_user(&ra, err, sizeof(err)) < 0) {
+        log_err("%s", err);
+        snapshot_free(snap);
+        return 1;
+    }
+    /* The names live in conf, which a reload may free: keep copies for the log. */
+    char run_user[256] = "", run_group[256] = "";
+    if (ra.user) {
+        snprintf(run_user, sizeof(run_user), "%s", ra.user);
+        snprintf(run_group, sizeof(run_group), "%s", ra.group ? ra.group : "");
+        ra.user = run_user;
+        ra.group = ra.group ? run_group : NULL;
     }
     snapshot_publish(snap);
 
@@ -145,6 +234,9 @@ int main(int argc, char **argv)
     }
     ctl_conf_t cc = {
         .socket = control ? (strcmp(control, "none") ? control : NULL) : conf->control_socket,
+        .chown = ra.user && geteuid() == 0,
+        .owner = ra.uid,
+        .group = ra.gid,
         .http = conf->control_http ? (const struct sockaddr *)&conf->control_http_addr : NULL,
         .http_len = conf->control_http_addrlen,
     };
@@ -169,6 +261,19 @@ int main(int argc, char **argv)
         return 1;
     }
     free(listen);
+    /* Every socket is bound: from here on the server runs as server.user, and so do the
+     * reloads (the files they read must be readable by that user). */
+    if (ra.user && drop_privileges(&ra, err, sizeof(err)) < 0) {
+        log_err("%s", err);
+        ctl_stop();
+        hc_stop();
+        srv_net_stop();
+        snapshot_free(snapshot_publish(NULL));
+        return 1;
+    }
+    if (ra.user)
+        log_info("running as user %s (uid %u, gid %u)", ra.user, (unsigned)ra.uid,
+                 (unsigned)ra.gid);
     if (ctl_watch_start(err, sizeof(err)) < 0) {
         log_err("%s", err);
         ctl_stop();
