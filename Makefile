@@ -3,13 +3,15 @@
 #   make check                   unit tests, fuzz-corpus replay, integration tests (prove)
 #   make SANITIZER=address,undefined BUILD=build-asan check
 #   make FUZZ=1 fuzz             libFuzzer targets (clang)
+#   make install [PREFIX=/usr/local] [DESTDIR=]
+#                                geocastd, geocastctl, man pages, systemd unit
 
 BUILD     ?= build
 CC        ?= cc
 SANITIZER ?=
 OPT       ?= -O2
 
-PKGS      := yaml-0.1 libmaxminddb liburcu-qsbr
+PKGS      := yaml-0.1 libmaxminddb liburcu-qsbr libsystemd
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 
@@ -40,7 +42,12 @@ FUZZ_BINS := $(FUZZ_SRC:tests/fuzz/%.c=$(BUILD)/tests/fuzzer/%)
 BENCH_SRC  := $(sort $(wildcard bench/*.c))
 BENCH_BINS := $(BENCH_SRC:bench/%.c=$(BUILD)/bench/%)
 
-.PHONY: all check unit integration replay fuzz bench clean format
+PREFIX    ?= /usr/local
+SBINDIR   ?= $(PREFIX)/sbin
+MANDIR    ?= $(PREFIX)/share/man
+UNITDIR   ?= $(PREFIX)/lib/systemd/system
+
+.PHONY: all check unit integration replay fuzz bench clean format install
 all: $(BINS) $(UNIT_BINS) $(REPLAY_BINS) $(BENCH_BINS)
 
 $(BUILD)/%.o: %.c
@@ -90,6 +97,16 @@ unit: $(UNIT_BINS)
 
 check: all
 	BUILD=$(BUILD) tests/run
+
+# The unit names the binaries where this install puts them.
+install: $(BINS)
+	install -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(MANDIR)/man5 $(DESTDIR)$(MANDIR)/man8 \
+	    $(DESTDIR)$(UNITDIR)
+	install -m 0755 $(BINS) $(DESTDIR)$(SBINDIR)/
+	install -m 0644 man/geocastd.8 man/geocastctl.8 $(DESTDIR)$(MANDIR)/man8/
+	install -m 0644 man/geocast.yaml.5 $(DESTDIR)$(MANDIR)/man5/
+	sed 's|/usr/local/sbin/|$(SBINDIR)/|g' dist/geocast.service > $(DESTDIR)$(UNITDIR)/geocast.service
+	chmod 0644 $(DESTDIR)$(UNITDIR)/geocast.service
 
 clean:
 	rm -rf build build-*

@@ -13,6 +13,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/un.h>
+#include <systemd/sd-daemon.h>
 #include <unistd.h>
 #include <urcu-qsbr.h>
 
@@ -48,6 +49,26 @@ snapshot_t *ctl_load(const char *path, char *err, size_t errlen)
         return NULL;
     }
     return s;
+}
+
+static void notify_serving(void)
+{
+    /* Only reload_lock holders (or main before any reload) publish: current is stable. */
+    const snapshot_t *s = snapshot_current();
+    if (s)
+        sd_notifyf(0,
+                   "READY=1\nSTATUS=serving %zu zones, %zu records, %zu routes (generation %llu)",
+                   s->conf->nzones, s->nrecords, pol_set_route_count(s->pol),
+                   (unsigned long long)s->generation);
+}
+
+void ctl_notify_ready(void)
+{
+    /* Under the reload lock: a reload's RELOADING=1 cannot interleave with it. */
+    pthread_mutex_lock(&reload_lock);
+    sd_notifyf(0, "MAINPID=%lu", (unsigned long)getpid());
+    notify_serving();
+    pthread_mutex_unlock(&reload_lock);
 }
 
 void ctl_init(const char *path)
@@ -106,9 +127,22 @@ static void warn_restart_only(const conf_t *old, const conf_t *new)
         log_warn("control.socket or control.http changed: restart geocastd to apply");
 }
 
+/* systemd's Type=notify(-reload) protocol: RELOADING=1 with the CLOCK_MONOTONIC time in
+ * microseconds when a reload starts, READY=1 when it is over, either way. No-ops without
+ * $NOTIFY_SOCKET. */
+static void notify_reloading(const char *trigger)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    sd_notifyf(0, "RELOADING=1\nMONOTONIC_USEC=%llu\nSTATUS=reloading (%s)",
+               (unsigned long long)ts.tv_sec * 1000000ULL + (unsigned long long)ts.tv_nsec / 1000,
+               trigger);
+}
+
 int ctl_reload(const char *trigger, char *err, size_t errlen)
 {
     pthread_mutex_lock(&reload_lock);
+    notify_reloading(trigger);
     /* Only reload_lock holders publish, so the current snapshot cannot be freed under
      * us here even though this thread is not in a read-side section. */
     const snapshot_t *cur = snapshot_current();
@@ -117,6 +151,8 @@ int ctl_reload(const char *trigger, char *err, size_t errlen)
         log_err("reload failed (%s), still serving generation %llu: %s", trigger,
                 cur ? (unsigned long long)cur->generation : 0ULL, err);
         record(trigger, false, err);
+        sd_notifyf(0, "READY=1\nSTATUS=serving generation %llu; last reload (%s) failed: %.200s",
+                   cur ? (unsigned long long)cur->generation : 0ULL, trigger, err);
         pthread_mutex_unlock(&reload_lock);
         return ERR_INVAL;
     }
@@ -138,6 +174,7 @@ int ctl_reload(const char *trigger, char *err, size_t errlen)
     /* Give the old generation's memory back to the system now: tens of MiB of GeoIP and
      * policy tables per reload otherwise stay in the heap as free space. */
     malloc_trim(0);
+    notify_serving();
     pthread_mutex_unlock(&reload_lock);
     return 0;
 }

@@ -49,6 +49,12 @@ void ctl_init(const char *config_path) ATTR_NONNULL(1);
  */
 int ctl_reload(const char *trigger, char *err, size_t errlen) ATTR_NONNULL(1, 2);
 
+/* Tell systemd (sd_notify; nothing without $NOTIFY_SOCKET) MAINPID, READY=1 and a STATUS=
+ * line with the published snapshot's counts. main calls it once serving; ctl_reload()
+ * sends RELOADING=1 (with MONOTONIC_USEC) before and READY=1 (with STATUS=) after every
+ * reload, ok or failed. Thread-safe (takes the reload lock). */
+void ctl_notify_ready(void);
+
 typedef struct {
     const char *socket;                  /* control socket path, or NULL (off) */
     bool chown;                          /* give the socket (and a directory we create

@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <systemd/sd-daemon.h>
 #include <time.h>
 #include <unistd.h>
 #include <urcu-qsbr.h>
@@ -285,6 +286,7 @@ int main(int argc, char **argv)
     log_info("serving %zu zones (%zu records, %zu routes) on %zu addresses with %u workers",
              nzones, nrecords, nroutes, nc.nlisten, nc.workers);
     ctl_state_serving(true);
+    ctl_notify_ready();
 
     for (;;) {
         int sig;
@@ -299,6 +301,7 @@ int main(int argc, char **argv)
         log_info("signal %d: stopping", sig);
         break;
     }
+    sd_notify(0, drain_ms ? "STOPPING=1\nSTATUS=draining" : "STOPPING=1\nSTATUS=stopping");
     /* Drain: tell the routing daemon first, keep answering while the routes move away,
      * then stop. A second SIGTERM or SIGINT cuts the wait short. */
     ctl_state_serving(false);
