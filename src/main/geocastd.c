@@ -26,14 +26,14 @@
 #define VERSION CTL_VERSION
 
 /* The user and group to run as (server.user / --user), looked up before anything is bound
- * so that a typo stops the start with a clear message. */
+ * so that a typo stops the start (or --check) with a clear message. */
 typedef struct {
     const char *user, *group;
     uid_t uid;
     gid_t gid;
 } run_as_t;
 
-static int resolve_user(run_as_t *ra, char *err, size_t errlen)
+static int resolve_user(run_as_t *ra, bool check_only, char *err, size_t errlen)
 {
     errno = 0;
     struct passwd *pw = getpwnam(ra->user);
@@ -54,7 +54,7 @@ static int resolve_user(run_as_t *ra, char *err, size_t errlen)
         }
         ra->gid = gr->gr_gid;
     }
-    if (geteuid() != 0 && (geteuid() != ra->uid || getegid() != ra->gid)) {
+    if (!check_only && geteuid() != 0 && (geteuid() != ra->uid || getegid() != ra->gid)) {
         snprintf(err, errlen, "server.user: switching to %s needs root (running as uid %u)",
                  ra->user, (unsigned)geteuid());
         return -1;
@@ -155,23 +155,23 @@ int main(int argc, char **argv)
         return 1;
     }
     const conf_t *conf = snap->conf;
-    if (check) {
-        printf("%s: ok (%zu zones, %zu records, %zu routes in %zu policies)\n", config,
-               conf->nzones, snap->nrecords, pol_set_route_count(snap->pol),
-               pol_set_policy_count(snap->pol));
-        snapshot_free(snap);
-        return 0;
-    }
     run_as_t ra = { .user = user ? user : conf->user, .group = group ? group : conf->group };
     if (ra.group && !ra.user) {
         log_err("server.group (or --group) needs server.user (or --user)");
         snapshot_free(snap);
         return 1;
     }
-    if (ra.user && resolve_user(&ra, err, sizeof(err)) < 0) {
+    if (ra.user && resolve_user(&ra, check, err, sizeof(err)) < 0) {
         log_err("%s", err);
         snapshot_free(snap);
         return 1;
+    }
+    if (check) {
+        printf("%s: ok (%zu zones, %zu records, %zu routes in %zu policies)\n", config,
+               conf->nzones, snap->nrecords, pol_set_route_count(snap->pol),
+               pol_set_policy_count(snap->pol));
+        snapshot_free(snap);
+        return 0;
     }
     /* The names live in conf, which a reload may free: keep copies for the log. */
     char run_user[256] = "", run_group[256] = "";

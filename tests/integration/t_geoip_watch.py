@@ -168,4 +168,20 @@ try:
     srv.stop_and_check()
 finally:
     srv.stop(timeout=2)
+
+# Bad values are configuration errors that name the key.
+for bad, want in (("watch: maybe", "geoip.watch: expected true or false"),
+                  ("watch_delay: forever", "geoip.watch_delay: expected a duration"),
+                  ("watch_delay: 11m", "geoip.watch_delay: expected a duration up to 10m")):
+    rc, err, _, _ = lib.geocast_check(
+        "server:\n  listen: [\"127.0.0.1@{port}\"]\ngeoip:\n  mmdb: %s\n  %s\n"
+        "zones:\n  example.com:\n    file: {zone:example.com}\n" % (OLD, bad),
+        {"example.com": ZONE})
+    tap.is_(rc, 1, "%s: --check fails" % bad)
+    tap.like(err, want, "%s: the error names the key" % bad)
+rc, err, _, _ = lib.geocast_check(
+    "server:\n  listen: [\"127.0.0.1@{port}\"]\ngeoip:\n  mmdb: %s\n  watch: true\n"
+    "  watch_delay: 250ms\nzones:\n  example.com:\n    file: {zone:example.com}\n" % OLD,
+    {"example.com": ZONE})
+tap.is_(rc, 0, "watch: true, watch_delay: 250ms: valid")
 tap.done()

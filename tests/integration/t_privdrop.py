@@ -71,7 +71,9 @@ def open_dir(srv_dir):
     """The test directories are 0700: let the unprivileged user read the files."""
     os.chmod(srv_dir, 0o755)
     for f in os.listdir(srv_dir):
-        os.chmod(os.path.join(srv_dir, f), 0o644)
+        p = os.path.join(srv_dir, f)
+        if os.path.isfile(p):  # not run/, which the daemon may have made already
+            os.chmod(p, 0o644)
 
 
 # Start as root with a pre-written config (the daemon reads the first config as root),
@@ -148,6 +150,8 @@ finally:
 
 # Bad users and groups: a clear error before anything is bound.
 for args, want in ((["--user", "no-such-user-xyz"], "server.user: no such user 'no-such-user-xyz'"),
+                   (["--check", "--user", "no-such-user-xyz"],
+                    "server.user: no such user 'no-such-user-xyz'"),
                    (["--user", "nobody", "--group", "no-such-group-xyz"],
                     "server.group: no such group 'no-such-group-xyz'")):
     rc, out, err = lib.run_cmd(lib.TEST_RUNNER + [lib.GEOCASTD, "-c", srv.conf_path] + args,
