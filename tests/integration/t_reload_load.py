@@ -133,8 +133,9 @@ try:
     # Steady load: dnsload, closed loop (a small window: the daemon must keep up on a busy
     # machine), stopped with SIGINT after the reloads; it waits for the outstanding replies.
     load = subprocess.Popen([DNSLOAD, "-p", str(srv.port), "-n", "www.example.com", "-t", "A",
-                             "-w", "8", "-S", "2", "-d", "110", "-N", "50000000", "-T", str(int(3000 * lib.SLOW)),
-                             "-j"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                             "-w", "8", "-S", "2", "-d", "110", "-N", "50000000",
+                             "-T", str(int(3000 * lib.SLOW)), "-j"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
     # A checker thread: answers carry the generation; it must never go backwards.
     stop = threading.Event()
