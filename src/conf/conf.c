@@ -849,6 +849,21 @@ static void k_geoip(ctx_t *c, const yaml_node_t *v, const char *path, void *out)
         fail(c, v, path, "needs 'mmdb' or 'sources'");
 }
 
+static void k_networks_file(ctx_t *c, const yaml_node_t *v, const char *path, void *out)
+{
+    conf_boundary_t *b = out;
+    const char *s = scalar(v);
+    if (!s || !*s) {
+        fail(c, v, path, "expected a file name");
+        return;
+    }
+    b->networks_file = resolve_path(c, s);
+}
+
+static const key_t_ boundary_keys[] = {
+    { "networks_file", k_networks_file },
+};
+
 static void k_boundaries(ctx_t *c, const yaml_node_t *v, const char *path, void *out)
 {
     conf_t *cf = out;
@@ -878,6 +893,13 @@ static void k_boundaries(ctx_t *c, const yaml_node_t *v, const char *path, void 
         conf_boundary_t *b = &cf->boundaries[cf->nboundaries++];
         b->name = xstrdup(name);
         b->line = (unsigned)k->start_mark.line + 1;
+        if (lv->type == YAML_MAPPING_NODE) {
+            /* { networks_file: FILE }: the networks are read by the policy compiler */
+            walk_map(c, lv, sub, boundary_keys, ARRAY_SIZE(boundary_keys), b);
+            if (!c->failed && !b->networks_file)
+                fail(c, lv, sub, "needs 'networks_file' (or a list of places and networks)");
+            continue;
+        }
         size_t m = 1;
         const yaml_node_item_t *items = NULL;
         if (lv->type == YAML_SEQUENCE_NODE)
@@ -885,7 +907,7 @@ static void k_boundaries(ctx_t *c, const yaml_node_t *v, const char *path, void 
         else if (!scalar(lv))
             m = 0;
         if (m == 0) {
-            fail(c, lv, sub, "expected a list of places and networks");
+            fail(c, lv, sub, "expected a list of places and networks, or { networks_file: FILE }");
             return;
         }
         b->entries = xcalloc(m, sizeof(*b->entries));
@@ -1439,6 +1461,7 @@ void conf_free(conf_t *c)
             free(c->boundaries[i].entries[j]);
         free(c->boundaries[i].entries);
         free(c->boundaries[i].lines);
+        free(c->boundaries[i].networks_file);
         free(c->boundaries[i].name);
     }
     free(c->boundaries);

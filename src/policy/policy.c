@@ -5,6 +5,7 @@
 #include "policy/policy.h"
 
 #include <arpa/inet.h>
+#include <errno.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdlib.h>
@@ -27,16 +28,32 @@ typedef struct {
     void *warn_ctx;
 } build_t;
 
+static int vfail_at(build_t *b, const char *file, unsigned line, const char *fmt, va_list ap)
+{
+    int k = snprintf(b->err, b->errlen, "%s:%u: ", file, line);
+    if (k > 0 && (size_t)k < b->errlen)
+        vsnprintf(b->err + k, b->errlen - (size_t)k, fmt, ap);
+    return ERR_INVAL;
+}
+
 ATTR_PRINTF(3, 4) static int fail(build_t *b, unsigned line, const char *fmt, ...)
 {
-    int k = snprintf(b->err, b->errlen, "%s:%u: ", b->conf->path, line);
-    if (k > 0 && (size_t)k < b->errlen) {
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(b->err + k, b->errlen - (size_t)k, fmt, ap);
-        va_end(ap);
-    }
-    return ERR_INVAL;
+    va_list ap;
+    va_start(ap, fmt);
+    int rc = vfail_at(b, b->conf->path, line, fmt, ap);
+    va_end(ap);
+    return rc;
+}
+
+/* An error in another file than the configuration (a networks file). */
+ATTR_PRINTF(4, 5)
+static int fail_at(build_t *b, const char *file, unsigned line, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    int rc = vfail_at(b, file, line, fmt, ap);
+    va_end(ap);
+    return rc;
 }
 
 ATTR_PRINTF(3, 4) static void warn(build_t *b, unsigned line, const char *fmt, ...)
@@ -54,39 +71,114 @@ ATTR_PRINTF(3, 4) static void warn(build_t *b, unsigned line, const char *fmt, .
 
 /* ---- boundaries ------------------------------------------------------------------ */
 
-static bool parse_net(const char *s, pol_net_t *n)
+typedef struct {
+    int family;
+    uint8_t prefix;
+    u128 addr;                 /* host order; IPv4 in the low 32 bits */
+} net_t;
+
+/* "address/prefix" without host bits beyond the prefix. Returns NULL, or what is wrong. */
+static const char *parse_net(const char *s, net_t *n)
 {
     const char *slash = strchr(s, '/');
     char host[INET6_ADDRSTRLEN + 1];
     if (!slash || (size_t)(slash - s) >= sizeof(host))
-        return false;
+        return "bad network";
     memcpy(host, s, (size_t)(slash - s));
     host[slash - s] = 0;
-    char *end;
-    long p = strtol(slash + 1, &end, 10);
-    if (*end || slash[1] == 0 || p < 0)
-        return false;
+    const char *p = slash + 1;
+    unsigned len = 0;
+    if (!*p || strlen(p) > 3)
+        return "bad network";
+    for (; *p; p++) {
+        if (*p < '0' || *p > '9')
+            return "bad network";
+        len = len * 10 + (unsigned)(*p - '0');
+    }
     uint8_t a[16];
-    if (inet_pton(AF_INET, host, a) == 1 && p <= 32) {
+    if (inet_pton(AF_INET, host, a) == 1 && len <= 32) {
         n->family = AF_INET;
-        n->prefix = (uint8_t)p;
-        n->v4 = pol_v4(a);
-        return true;
-    }
-    if (inet_pton(AF_INET6, host, a) == 1 && p <= 128) {
+        n->addr = pol_v4(a);
+    } else if (inet_pton(AF_INET6, host, a) == 1 && len <= 128) {
         n->family = AF_INET6;
-        n->prefix = (uint8_t)p;
-        n->v6 = pol_v6(a);
-        return true;
+        n->addr = pol_v6(a);
+    } else {
+        return "bad network";
     }
-    return false;
+    n->prefix = (uint8_t)len;
+    unsigned width = n->family == AF_INET ? 32 : 128;
+    u128 ones = n->family == AF_INET ? 0xFFFFFFFFu : ~(u128)0;
+    if (len < width && (n->addr & (ones >> len)))
+        return "has bits set beyond the prefix";
+    return NULL;
 }
 
-static bool net_has_host_bits(const pol_net_t *n)
+static void boundary_add_net(pol_boundary_t *out, const net_t *n)
 {
-    if (n->family == AF_INET)
-        return n->prefix < 32 && (n->v4 & (0xFFFFFFFFu >> n->prefix));
-    return n->prefix < 128 && (n->v6 & (~(u128)0 >> n->prefix));
+    if (n->family == AF_INET) {
+        if (out->nnets4 == out->cap4) {
+            out->cap4 = out->cap4 ? out->cap4 * 2 : 16;
+            out->nets4 = xrealloc(out->nets4, out->cap4 * sizeof(*out->nets4));
+        }
+        out->nets4[out->nnets4++] = (pol_net4_t){ .addr = (uint32_t)n->addr, .prefix = n->prefix };
+    } else {
+        if (out->nnets6 == out->cap6) {
+            out->cap6 = out->cap6 ? out->cap6 * 2 : 16;
+            out->nets6 = xrealloc(out->nets6, out->cap6 * sizeof(*out->nets6));
+        }
+        out->nets6[out->nnets6++] = (pol_net6_t){ .addr = n->addr, .prefix = n->prefix };
+    }
+}
+
+static int add_net_entry(build_t *b, const char *file, unsigned line, const char *name,
+                         const char *e, pol_boundary_t *out)
+{
+    net_t net;
+    const char *why = parse_net(e, &net);
+    if (why && why[0] == 'h')
+        return fail_at(b, file, line, "boundaries.%s: network '%s' has bits set beyond /%u",
+                       name, e, net.prefix);
+    if (why)
+        return fail_at(b, file, line, "boundaries.%s: bad network '%s'", name, e);
+    boundary_add_net(out, &net);
+    return 0;
+}
+
+/* A networks file: one network per line; '#' starts a comment; blank lines are skipped.
+ * Errors name the file and line. */
+static int read_networks_file(build_t *b, const conf_boundary_t *cb, pol_boundary_t *out)
+{
+    FILE *f = fopen(cb->networks_file, "r");
+    if (!f)
+        return fail(b, cb->line, "boundaries.%s.networks_file: cannot open %s: %s", cb->name,
+                    cb->networks_file, strerror(errno));
+    char *buf = NULL;
+    size_t cap = 0;
+    ssize_t len;
+    unsigned line = 0;
+    size_t before = out->nnets4 + out->nnets6;
+    int rc = 0;
+    while (rc == 0 && (len = getline(&buf, &cap, f)) >= 0) {
+        line++;
+        char *s = buf, *hash = memchr(buf, '#', (size_t)len);
+        char *end = hash ? hash : buf + len;
+        while (s < end && (*s == ' ' || *s == '\t'))
+            s++;
+        while (end > s && strchr(" \t\r\n", end[-1]))
+            end--;
+        if (s == end)
+            continue;
+        *end = 0;
+        rc = add_net_entry(b, cb->networks_file, line, cb->name, s, out);
+    }
+    if (rc == 0 && ferror(f))
+        rc = fail_at(b, cb->networks_file, line + 1, "boundaries.%s: read error", cb->name);
+    free(buf);
+    fclose(f);
+    if (rc == 0 && out->nnets4 + out->nnets6 == before)
+        warn(b, cb->line, "boundaries.%s: %s has no networks: the boundary matches nothing",
+             cb->name, cb->networks_file);
+    return rc;
 }
 
 static int compile_boundary(build_t *b, const geo_db_t *geo, const conf_boundary_t *cb,
@@ -96,19 +188,14 @@ static int compile_boundary(build_t *b, const geo_db_t *geo, const conf_boundary
     out->line = cb->line;
     out->places = xcalloc(cb->nentries, sizeof(*out->places));
     out->cities = xcalloc(cb->nentries, sizeof(*out->cities));
-    out->nets = xcalloc(cb->nentries, sizeof(*out->nets));
     for (size_t i = 0; i < cb->nentries; i++) {
         const char *e = cb->entries[i];
         unsigned line = cb->lines[i];
-        pol_net_t net;
         const char *slash = strchr(e, '/');
         if (slash && (strchr(e, ':') || (e[0] >= '0' && e[0] <= '9'))) {
-            if (!parse_net(e, &net))
-                return fail(b, line, "boundaries.%s: bad network '%s'", cb->name, e);
-            if (net_has_host_bits(&net))
-                return fail(b, line, "boundaries.%s: network '%s' has bits set beyond /%u",
-                            cb->name, e, net.prefix);
-            out->nets[out->nnets++] = net;
+            int rc = add_net_entry(b, b->conf->path, line, cb->name, e, out);
+            if (rc < 0)
+                return rc;
             continue;
         }
         if (!geo)
@@ -135,6 +222,8 @@ static int compile_boundary(build_t *b, const geo_db_t *geo, const conf_boundary
                         cb->name, e);
         out->nplaces++;
     }
+    if (cb->networks_file)
+        return read_networks_file(b, cb, out);
     return 0;
 }
 
@@ -152,19 +241,22 @@ bool pol_boundary_geo_match(const pol_boundary_t *b, const geo_location_t *loc)
 
 bool pol_boundary_net_match(const pol_boundary_t *b, int family, const uint8_t *addr)
 {
-    for (size_t i = 0; i < b->nnets; i++) {
-        const pol_net_t *n = &b->nets[i];
-        if (n->family != family)
-            continue;
-        if (family == AF_INET) {
+    if (family == AF_INET) {
+        uint32_t a = pol_v4(addr);
+        for (size_t i = 0; i < b->nnets4; i++) {
+            const pol_net4_t *n = &b->nets4[i];
             uint32_t mask = n->prefix ? 0xFFFFFFFFu << (32 - n->prefix) : 0;
-            if ((pol_v4(addr) & mask) == n->v4)
-                return true;
-        } else {
-            u128 mask = n->prefix ? ~(u128)0 << (128 - n->prefix) : 0;
-            if ((pol_v6(addr) & mask) == n->v6)
+            if ((a & mask) == n->addr)
                 return true;
         }
+        return false;
+    }
+    u128 a = pol_v6(addr);
+    for (size_t i = 0; i < b->nnets6; i++) {
+        const pol_net6_t *n = &b->nets6[i];
+        u128 mask = n->prefix ? ~(u128)0 << (128 - n->prefix) : 0;
+        if ((a & mask) == n->addr)
+            return true;
     }
     return false;
 }
@@ -173,9 +265,9 @@ bool pol_boundary_net_match(const pol_boundary_t *b, int family, const uint8_t *
  * are a union, but usually a mistake: warn, naming both. Sort by start then width and
  * sweep with a stack of the networks that contain the current start. */
 typedef struct {
-    const pol_net_t *n;
-    size_t b;
     u128 start, end;
+    uint32_t b;                /* boundary index */
+    uint8_t prefix;
 } net_ref_t;
 
 static int net_ref_cmp(const void *x, const void *y)
@@ -183,54 +275,52 @@ static int net_ref_cmp(const void *x, const void *y)
     const net_ref_t *a = x, *b = y;
     if (a->start != b->start)
         return a->start < b->start ? -1 : 1;
-    return (int)a->n->prefix - (int)b->n->prefix;
+    return (int)a->prefix - (int)b->prefix;
 }
 
-static void net_text(const pol_net_t *n, char *buf, size_t len)
+static void net_text(int family, u128 addr, unsigned prefix, char *buf, size_t len)
 {
     uint8_t a[16];
-    if (n->family == AF_INET) {
-        uint32_t v = n->v4;
+    if (family == AF_INET) {
+        uint32_t v = (uint32_t)addr;
         a[0] = (uint8_t)(v >> 24), a[1] = (uint8_t)(v >> 16), a[2] = (uint8_t)(v >> 8), a[3] = (uint8_t)v;
     } else {
         for (int i = 15; i >= 0; i--)
-            a[i] = (uint8_t)(n->v6 >> (8 * (15 - i)));
+            a[i] = (uint8_t)(addr >> (8 * (15 - i)));
     }
     char t[INET6_ADDRSTRLEN];
-    inet_ntop(n->family, a, t, sizeof(t));
-    snprintf(buf, len, "%s/%u", t, n->prefix);
+    inet_ntop(family, a, t, sizeof(t));
+    snprintf(buf, len, "%s/%u", t, prefix);
 }
 
 static void warn_overlaps(build_t *b, const pol_set_t *s)
 {
-    size_t total = 0;
+    size_t total4 = 0, total6 = 0;
     for (size_t i = 0; i < s->nb; i++)
-        total += s->b[i].nnets;
-    if (total < 2)
+        total4 += s->b[i].nnets4, total6 += s->b[i].nnets6;
+    size_t most = total4 > total6 ? total4 : total6;
+    if (total4 + total6 < 2)
         return;
-    net_ref_t *r = xmalloc(total * sizeof(*r));
+    net_ref_t *r = xmalloc(most * sizeof(*r));
+    size_t *stack = xmalloc(most * sizeof(*stack));
     size_t warned = 0, overlaps = 0;
     for (int fam = 0; fam < 2; fam++) {
         int family = fam ? AF_INET6 : AF_INET;
         size_t n = 0;
         for (size_t i = 0; i < s->nb; i++) {
-            for (size_t j = 0; j < s->b[i].nnets; j++) {
-                const pol_net_t *net = &s->b[i].nets[j];
-                if (net->family != family)
-                    continue;
-                u128 start = fam ? net->v6 : net->v4;
+            const pol_boundary_t *pb = &s->b[i];
+            size_t m = fam ? pb->nnets6 : pb->nnets4;
+            for (size_t j = 0; j < m; j++) {
+                u128 start = fam ? pb->nets6[j].addr : pb->nets4[j].addr;
+                unsigned prefix = fam ? pb->nets6[j].prefix : pb->nets4[j].prefix;
                 u128 ones = fam ? ~(u128)0 : 0xFFFFFFFFu;
                 unsigned width = fam ? 128 : 32;
-                u128 host = net->prefix >= width ? 0 : ones >> net->prefix;
-                r[n].n = net;
-                r[n].b = i;
-                r[n].start = start;
-                r[n].end = start | host;
-                n++;
+                u128 host = prefix >= width ? 0 : ones >> prefix;
+                r[n++] = (net_ref_t){ .start = start, .end = start | host, .b = (uint32_t)i,
+                                      .prefix = (uint8_t)prefix };
             }
         }
         qsort(r, n, sizeof(*r), net_ref_cmp);
-        size_t *stack = xmalloc((n ? n : 1) * sizeof(*stack));
         size_t depth = 0;
         for (size_t i = 0; i < n; i++) {
             while (depth && r[stack[depth - 1]].end < r[i].start)
@@ -240,8 +330,8 @@ static void warn_overlaps(build_t *b, const pol_set_t *s)
                 overlaps++;
                 if (warned++ < 10) {
                     char x[64], y[64];
-                    net_text(r[i].n, x, sizeof(x));
-                    net_text(r[top].n, y, sizeof(y));
+                    net_text(family, r[i].start, r[i].prefix, x, sizeof(x));
+                    net_text(family, r[top].start, r[top].prefix, y, sizeof(y));
                     warn(b, s->b[r[i].b].line,
                          "boundaries.%s: network %s overlaps %s of boundary %s", s->b[r[i].b].name,
                          x, y, s->b[r[top].b].name);
@@ -249,8 +339,8 @@ static void warn_overlaps(build_t *b, const pol_set_t *s)
             }
             stack[depth++] = i;
         }
-        free(stack);
     }
+    free(stack);
     if (overlaps > 10)
         warn(b, s->b[0].line, "boundaries: %zu overlapping networks in all (first 10 shown)",
              overlaps);
@@ -263,7 +353,8 @@ static void boundary_clear(pol_boundary_t *b)
         free(b->cities[i].city);
     free(b->cities);
     free(b->places);
-    free(b->nets);
+    free(b->nets4);
+    free(b->nets6);
     free(b->name);
 }
 
@@ -618,13 +709,10 @@ static pol_policy_t *policy_build(const pol_set_t *s, const pol_key_t *key)
         if (bi < 0)
             continue;
         const pol_boundary_t *b = &s->b[bi];
-        for (size_t j = 0; j < b->nnets; j++) {
-            const pol_net_t *n = &b->nets[j];
-            if (n->family == AF_INET)
-                ctrie_add(&c.trie4, n->v4, 32, n->prefix, (size_t)bi);
-            else
-                ctrie_add(&c.trie6, n->v6, 128, n->prefix, (size_t)bi);
-        }
+        for (size_t j = 0; j < b->nnets4; j++)
+            ctrie_add(&c.trie4, b->nets4[j].addr, 32, b->nets4[j].prefix, (size_t)bi);
+        for (size_t j = 0; j < b->nnets6; j++)
+            ctrie_add(&c.trie6, b->nets6[j].addr, 128, b->nets6[j].prefix, (size_t)bi);
     }
     if (s->geo) {
         geo_walk(s->geo, walk_cb, &c);

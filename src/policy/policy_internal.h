@@ -4,13 +4,16 @@
 
 typedef unsigned __int128 u128;
 
-/* A network of an IP boundary. */
+/* A network of an IP boundary, per family (compact: a boundary may hold millions). */
 typedef struct {
-    int family;
+    uint32_t addr;             /* host order */
     uint8_t prefix;
-    uint32_t v4;               /* host order */
-    u128 v6;
-} pol_net_t;
+} pol_net4_t;
+
+typedef struct {
+    u128 addr;
+    uint8_t prefix;
+} pol_net6_t;
 
 typedef struct {
     char cc[3];
@@ -24,8 +27,10 @@ typedef struct {
     size_t nplaces;
     pol_city_t *cities;
     size_t ncities;
-    pol_net_t *nets;
-    size_t nnets;
+    pol_net4_t *nets4;
+    size_t nnets4, cap4;
+    pol_net6_t *nets6;
+    size_t nnets6, cap6;
     unsigned line;
 } pol_boundary_t;
 

@@ -1,6 +1,8 @@
 /* The filter chain and the compiled tables, on the small generated City database. */
 #include <arpa/inet.h>
 #include <math.h>
+#include <stdlib.h>
+#include <unistd.h>
 
 #include "common/err.h"
 #include "conf/conf.h"
@@ -87,6 +89,129 @@ static const char *list(const char *route, const char *addr, unsigned *scope)
     if (scope)
         *scope = r.scope;
     return buf;
+}
+
+/* Write text to a new temporary file; returns its path (static buffer per slot). */
+static const char *tmpfile_with(int slot, const char *text)
+{
+    static char paths[4][64];
+    snprintf(paths[slot], sizeof(paths[slot]), "/tmp/geocast-test-nets-XXXXXX");
+    int fd = mkstemp(paths[slot]);
+    FILE *f = fd >= 0 ? fdopen(fd, "w") : NULL;
+    if (!f)
+        return "/nonexistent";
+    fputs(text, f);
+    fclose(f);
+    return paths[slot];
+}
+
+/* boundaries.<name>: { networks_file: FILE }: one network per line, '#' comments, errors
+ * as FILE:LINE. */
+static void test_networks_file(const geo_db_t *geo)
+{
+    char err[600], y[1200];
+    const char *nets = tmpfile_with(0, "# customers\n"
+                                       "\n"
+                                       "1.2.3.128/25   # Brussels office\n"
+                                       "  5.8.0.0/16\n"
+                                       "2a00:1000:1::/48\r\n"
+                                       "\t9.9.9.9/32\n");
+    snprintf(y, sizeof(y),
+             "boundaries:\n  big: { networks_file: %s }\n  USA: [US]\n"
+             "zones:\n  example.com:\n    file: /nonexistent\n    routes:\n"
+             "      a: { A: { answers: [ {value: 192.0.2.1, boundary: big}, {value: 192.0.2.3} ] } }\n"
+             "      b: { A: { answers: [ {value: 192.0.2.1, boundary: big},\n"
+             "                           {value: 192.0.2.2, boundary: USA}, {value: 192.0.2.3} ] } }\n",
+             nets);
+    conf_t *c = conf_load_buffer(y, strlen(y), "t.yaml", ".", err, sizeof(err));
+    ok(c && c->nboundaries == 2 && c->boundaries[0].networks_file &&
+           !strcmp(c->boundaries[0].networks_file, nets) && c->boundaries[0].nentries == 0,
+       "networks_file is kept as a path (%s)", c ? "" : err);
+    pol_set_t *s = NULL;
+    warnings = 0;
+    is_int(c ? pol_set_build(&s, c, geo, count_warn, NULL, err, sizeof(err)) : -1, 0,
+           "a boundary from a networks file compiles (%s)", s ? "" : err);
+    is_int(warnings, 0, "no warning");
+    if (s) {
+        pol_set_t *keep = set;
+        set = s;
+        unsigned sc;
+        is_str(list("a", "1.2.3.129", &sc), "1", "an address in a listed network matches");
+        is_int(sc, 25, "...with the network's scope");
+        is_str(list("a", "1.2.3.1", NULL), "2", "its neighbour outside does not");
+        is_str(list("a", "5.8.200.1", NULL), "1", "indented line: 5.8.0.0/16");
+        is_str(list("a", "9.9.9.9", &sc), "1", "tab-indented /32");
+        is_int(sc, 32, "...scope /32");
+        is_str(list("a", "2a00:1000:1::5", NULL), "1", "IPv6 line with CRLF");
+        is_str(list("a", "2a00:1000:2::5", NULL), "2", "IPv6 outside: fallback");
+        is_str(list("b", "1.2.3.1", NULL), "2", "file and geo boundaries together: US client");
+        is_str(list("b", "9.9.9.9", NULL), "1", "...listed client");
+        set = keep;
+        pol_set_free(s);
+    }
+    conf_free(c);
+
+    struct {
+        const char *file, *want_fmt;
+    } bad[] = {
+        { "1.2.3.0/24\n# ok\nUS\n", "%s:3: boundaries.big: bad network 'US'" },
+        { "\n\n1.2.3.0/24 1.2.4.0/24\n", "%s:3: boundaries.big: bad network '1.2.3.0/24 1.2.4.0/24'" },
+        { "1.2.3.4/24\n", "%s:1: boundaries.big: network '1.2.3.4/24' has bits set beyond /24" },
+        { "10.0.0.0/8\n2001:db8::/129\n", "%s:2: boundaries.big: bad network '2001:db8::/129'" },
+        { "1.2.3.0/+24\n", "%s:1: boundaries.big: bad network '1.2.3.0/+24'" },
+    };
+    for (size_t i = 0; i < ARRAY_SIZE(bad); i++) {
+        const char *f = tmpfile_with(1, bad[i].file);
+        char want[300];
+        snprintf(want, sizeof(want), bad[i].want_fmt, f);
+        snprintf(y, sizeof(y), "boundaries: {big: {networks_file: %s}}\nzones: {a.: {file: f}}\n", f);
+        c = conf_load_buffer(y, strlen(y), "t.yaml", ".", err, sizeof(err));
+        s = NULL;
+        int rc = c ? pol_set_build(&s, c, geo, NULL, NULL, err, sizeof(err)) : -1;
+        ok(rc < 0 && !strcmp(err, want), "networks file rejected: %s (%s)", want, err);
+        pol_set_free(s);
+        conf_free(c);
+        unlink(f);
+    }
+    /* a missing file names the config line and key */
+    snprintf(y, sizeof(y), "boundaries:\n  big: {networks_file: /nonexistent/nets.txt}\nzones: {a.: {file: f}}\n");
+    c = conf_load_buffer(y, strlen(y), "t.yaml", ".", err, sizeof(err));
+    s = NULL;
+    ok(c && pol_set_build(&s, c, geo, NULL, NULL, err, sizeof(err)) < 0 &&
+           strstr(err, "t.yaml:2: boundaries.big.networks_file: cannot open /nonexistent/nets.txt"),
+       "missing networks file (%s)", err);
+    conf_free(c);
+    /* an empty file is accepted with a warning */
+    const char *empty = tmpfile_with(1, "# nothing yet\n\n");
+    snprintf(y, sizeof(y), "boundaries: {big: {networks_file: %s}}\nzones: {a.: {file: f}}\n", empty);
+    c = conf_load_buffer(y, strlen(y), "t.yaml", ".", err, sizeof(err));
+    s = NULL;
+    warnings = 0;
+    ok(c && pol_set_build(&s, c, geo, count_warn, NULL, err, sizeof(err)) == 0 && warnings == 1,
+       "a networks file without networks loads, with a warning");
+    pol_set_free(s);
+    conf_free(c);
+    unlink(empty);
+    /* config errors */
+    const char *badconf[][2] = {
+        { "boundaries: {big: {networks_file: x, extra: 1}}\nzones: {a.: {file: f}}\n",
+          "t.yaml:1: boundaries.big.extra: unknown key" },
+        { "boundaries: {big: {}}\nzones: {a.: {file: f}}\n", "boundaries.big: needs 'networks_file'" },
+        { "boundaries: {big: {networks_file: [a]}}\nzones: {a.: {file: f}}\n",
+          "boundaries.big.networks_file: expected a file name" },
+    };
+    for (size_t i = 0; i < ARRAY_SIZE(badconf); i++) {
+        c = conf_load_buffer(badconf[i][0], strlen(badconf[i][0]), "t.yaml", ".", err, sizeof(err));
+        ok(!c && strstr(err, badconf[i][1]), "config rejected: %s (%s)", badconf[i][1], err);
+        conf_free(c);
+    }
+    /* relative to the config file's directory */
+    const char *rel = "boundaries: {big: {networks_file: n.txt}}\nzones: {a.: {file: f}}\n";
+    c = conf_load_buffer(rel, strlen(rel), "t.yaml", "/etc/geocast", err, sizeof(err));
+    ok(c && !strcmp(c->boundaries[0].networks_file, "/etc/geocast/n.txt"),
+       "a relative networks_file is resolved against the config's directory");
+    conf_free(c);
+    unlink(nets);
 }
 
 int main(void)
@@ -272,6 +397,8 @@ int main(void)
     is_int(warnings, 3, "three overlaps warned (10.1/16 in 10/8, 192.0.2.7/32 in 192.0.2.0/24, v6 /48 in /32)");
     pol_set_free(s2);
     conf_free(c);
+
+    test_networks_file(geo);
 
     conf_free(conf);
     geo_db_free(geo);
