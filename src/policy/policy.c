@@ -467,37 +467,27 @@ static uint32_t intern(interner_t *in, const uint16_t *idx, unsigned n)
 
 /* ---- table building -------------------------------------------------------------- */
 
-/* Merge stack: blocks arrive in address order covering the space; equal aligned
- * siblings are folded into their parent, so the result is the minimal list of maximal
- * blocks. */
+/* Run list: blocks arrive in address order covering the space; a block with the same
+ * decision as the one before extends its run. The table keeps only where runs start: the
+ * ECS scope (the widest aligned block around an address inside its run) is derived at
+ * lookup from the run's bounds, so blocks need not be kept one per CIDR prefix. */
 typedef struct {
     size_t n, cap;
     u128 *start;
-    uint8_t *prefix;
     uint32_t *dec;
     unsigned width;            /* 32 or 128 */
-} stack_t_;
+} runs_t;
 
-static void stack_push(stack_t_ *st, u128 start, unsigned prefix, uint32_t dec)
+static void run_push(runs_t *st, u128 start, uint32_t dec)
 {
-    while (st->n > 0 && prefix > 0) {
-        size_t t = st->n - 1;
-        u128 size = (u128)1 << (st->width - prefix);
-        if (st->prefix[t] != prefix || st->dec[t] != dec || st->start[t] + size != start ||
-            (st->start[t] & size))
-            break;
-        start = st->start[t];
-        prefix--;
-        st->n--;
-    }
+    if (st->n > 0 && st->dec[st->n - 1] == dec)
+        return;
     if (st->n == st->cap) {
         st->cap = st->cap ? st->cap * 2 : 1024;
         st->start = xrealloc(st->start, st->cap * sizeof(*st->start));
-        st->prefix = xrealloc(st->prefix, st->cap);
         st->dec = xrealloc(st->dec, st->cap * sizeof(*st->dec));
     }
     st->start[st->n] = start;
-    st->prefix[st->n] = (uint8_t)prefix;
     st->dec[st->n] = dec;
     st->n++;
 }
@@ -555,7 +545,7 @@ typedef struct {
     int32_t *loc_cache;        /* decision per location when no network applies */
     uint32_t nlocs;
     ctrie_t trie4, trie6;
-    stack_t_ st4, st6;
+    runs_t st4, st6;
     unsigned words;            /* uint64 words in an IP-boundary mask */
     uint64_t *acc;             /* scratch masks, one per trie depth (129 * words) */
     bool alias;                /* emitting an IPv6 range that aliases the IPv4 space */
@@ -593,7 +583,7 @@ static uint32_t leaf(build_ctx_t *c, uint32_t loc, const uint64_t *mask)
 
 /* Emit a geo block, split wherever a boundary network begins inside it. depth/node: the
  * trie position reached for the block's first `depth` bits; acc: masks accumulated. */
-static void emit(build_ctx_t *c, ctrie_t *t, stack_t_ *st, u128 addr, unsigned prefix,
+static void emit(build_ctx_t *c, ctrie_t *t, runs_t *st, u128 addr, unsigned prefix,
                  uint32_t loc, int32_t node, unsigned depth, const uint64_t *acc)
 {
     unsigned W = st->width;
@@ -620,7 +610,7 @@ static void emit(build_ctx_t *c, ctrie_t *t, stack_t_ *st, u128 addr, unsigned p
             int32_t ch = t->nodes[node].child[bit];
             u128 a = addr + (bit ? half : 0);
             if (ch < 0) {
-                stack_push(st, a, prefix + 1, leaf(c, loc, cur));
+                run_push(st, a, leaf(c, loc, cur));
             } else {
                 /* child masks are applied when emit() visits the child node */
                 uint64_t *save = xmemdup(cur, c->words * sizeof(*cur));
@@ -630,7 +620,7 @@ static void emit(build_ctx_t *c, ctrie_t *t, stack_t_ *st, u128 addr, unsigned p
         }
         return;
     }
-    stack_push(st, addr, prefix, leaf(c, loc, cur));
+    run_push(st, addr, leaf(c, loc, cur));
 }
 
 static int walk_cb(const geo_block_t *blk, void *ctx)
@@ -654,18 +644,17 @@ static int walk_cb(const geo_block_t *blk, void *ctx)
     return 0;
 }
 
-static void table_from_stack(pol_table_t *t, stack_t_ *st, bool v4)
+static void table_from_runs(pol_table_t *t, runs_t *st, bool v4)
 {
     t->n = st->n;
-    t->prefix = st->prefix;
-    t->dec = st->dec;
+    t->dec = xrealloc(st->dec, (st->n ? st->n : 1) * sizeof(*t->dec));
     if (v4) {
         t->start4 = xmalloc((st->n ? st->n : 1) * sizeof(*t->start4));
         for (size_t i = 0; i < st->n; i++)
             t->start4[i] = (uint32_t)st->start[i];
         free(st->start);
     } else {
-        t->start6 = st->start;
+        t->start6 = xrealloc(st->start, (st->n ? st->n : 1) * sizeof(*t->start6));
     }
     memset(st, 0, sizeof(*st));
 }
@@ -674,14 +663,13 @@ static void table_clear(pol_table_t *t)
 {
     free(t->start4);
     free(t->start6);
-    free(t->prefix);
     free(t->dec);
     memset(t, 0, sizeof(*t));
 }
 
 static size_t table_bytes(const pol_table_t *t, bool v4)
 {
-    return t->n * ((v4 ? 4 : 16) + 1 + 4);
+    return t->n * ((v4 ? 4 : 16) + 4);
 }
 
 static pol_policy_t *policy_build(const pol_set_t *s, const pol_key_t *key)
@@ -722,8 +710,8 @@ static pol_policy_t *policy_build(const pol_set_t *s, const pol_key_t *key)
         walk_cb(&all4, &c);
         walk_cb(&all6, &c);
     }
-    table_from_stack(&p->t4, &c.st4, true);
-    table_from_stack(&p->t6, &c.st6, false);
+    table_from_runs(&p->t4, &c.st4, true);
+    table_from_runs(&p->t6, &c.st6, false);
     p->uniform = p->ndec <= 1;
     if (p->ndec == 0) /* cannot happen: every address gets a decision */
         intern(&c.in, NULL, 0);
@@ -789,28 +777,31 @@ void pol_route_decide(const pol_route_t *r, int family, const uint8_t *addr, pol
         res->scope = 0;
         return;
     }
+    uint32_t v4;
+    unsigned off = 0;
     if (family == AF_INET6) {
-        size_t i = search6(&p->t6, pol_v6(addr));
-        if (p->t6.dec[i] != POL_DEC_V4ALIAS) {
-            res->d = p->dec[p->t6.dec[i]];
-            res->scope = p->t6.prefix[i];
+        u128 a = pol_v6(addr);
+        const pol_table_t *t = &p->t6;
+        size_t i = search6(t, a);
+        if (t->dec[i] != POL_DEC_V4ALIAS) {
+            res->d = p->dec[t->dec[i]];
+            res->scope = (uint8_t)pol_scope128(a, t->start6[i],
+                                               i + 1 < t->n ? t->start6[i + 1] - 1 : ~(u128)0);
             return;
         }
-        uint32_t v4;
-        unsigned off;
         if (!geo_v6_to_v4(addr, &v4, &off)) { /* cannot happen: aliases come from geo */
             res->d = p->dec[0];
             res->scope = 128;
             return;
         }
-        size_t j = search4(&p->t4, v4);
-        res->d = p->dec[p->t4.dec[j]];
-        res->scope = (uint8_t)(off + p->t4.prefix[j]);
-        return;
+    } else {
+        v4 = pol_v4(addr);
     }
-    size_t i = search4(&p->t4, pol_v4(addr));
-    res->d = p->dec[p->t4.dec[i]];
-    res->scope = p->t4.prefix[i];
+    const pol_table_t *t = &p->t4;
+    size_t j = search4(t, v4);
+    res->d = p->dec[t->dec[j]];
+    res->scope = (uint8_t)(off + pol_scope32(v4, t->start4[j],
+                                             j + 1 < t->n ? t->start4[j + 1] - 1 : UINT32_MAX));
 }
 
 static uint64_t next_rand(uint64_t *s)

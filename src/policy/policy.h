@@ -8,11 +8,12 @@
  * closest (haversine from the client's coordinates) → weighted shuffle → select N.
  * Everything but the shuffle depends only on where the client is, so pol_set_build()
  * evaluates the chain once per GeoIP location (and per IP-boundary network) and stores
- * the result in a prefix table over the address space in which adjacent blocks with the
- * same result are merged. A query then costs one binary search: it yields the ordered
- * answer list and the prefix length of the widest block that gets the same list (the ECS
- * scope). Routes whose chains are the same function of the location (same boundaries,
- * locations, options) share one table, so cost grows with distinct policies, not names.
+ * the result as a table of runs over the address space: maximal ranges of addresses with
+ * the same result, one entry each. A query then costs one binary search: it yields the
+ * ordered answer list, and the run's bounds give the prefix length of the widest aligned
+ * block around the address that gets the same list (the ECS scope). Routes whose chains
+ * are the same function of the location (same boundaries, locations, options; the answers'
+ * values do not count) share one table, so cost grows with distinct policies, not names.
  *
  * Threads: a built set is immutable; any number of threads may call the lookups.
  */

@@ -9,6 +9,7 @@
 #include "dns/rrtype.h"
 #include "geo/geo_test_util.h"
 #include "policy/policy.h"
+#include "policy/policy_internal.h"
 #include "tap.h"
 #include "zone/zone.h"
 
@@ -89,6 +90,57 @@ static const char *list(const char *route, const char *addr, unsigned *scope)
     if (scope)
         *scope = r.scope;
     return buf;
+}
+
+/* The scope of an address in a run, against the definition: the widest aligned block
+ * around the address that stays inside the run. */
+static unsigned scope_slow(u128 a, u128 lo, u128 hi, unsigned width)
+{
+    u128 ones = width == 32 ? 0xFFFFFFFFu : ~(u128)0;
+    for (unsigned p = 0; p <= width; p++) {
+        u128 host = p == width ? 0 : ones >> p;
+        if ((a & ~host) >= lo && (a | host) <= hi)
+            return p;
+    }
+    return width + 1; /* a outside [lo, hi] */
+}
+
+static void test_scope(void)
+{
+    uint64_t x = 0x9E3779B97F4A7C15ull;
+    unsigned bad32 = 0, bad128 = 0;
+    for (int i = 0; i < 200000; i++) {
+        /* xorshift; mask out random low bits so aligned bounds are common */
+        u128 v[3];
+        for (int k = 0; k < 3; k++) {
+            x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+            u128 r = (u128)x << 64 | (x * 0x2545F4914F6CDD1Dull);
+            unsigned clear = (unsigned)(x >> 57); /* 0..127 */
+            v[k] = r & (~(u128)0 << clear);
+            if (k == 2 && (x & 1))
+                v[k] |= ~(~(u128)0 << clear); /* a run ending on all ones */
+        }
+        /* sort so that lo <= a <= hi */
+        for (int k = 0; k < 2; k++)
+            for (int m = 0; m < 2 - k; m++)
+                if (v[m] > v[m + 1]) {
+                    u128 t = v[m];
+                    v[m] = v[m + 1];
+                    v[m + 1] = t;
+                }
+        if (pol_scope128(v[1], v[0], v[2]) != scope_slow(v[1], v[0], v[2], 128))
+            bad128++;
+        uint32_t w[3] = { (uint32_t)(v[0] >> 96), (uint32_t)(v[1] >> 96), (uint32_t)(v[2] >> 96) };
+        if (pol_scope32(w[1], w[0], w[2]) != scope_slow(w[1], w[0], w[2], 32))
+            bad32++;
+    }
+    is_int(bad32, 0, "IPv4 scope from the run's bounds agrees with the definition (200,000 runs)");
+    is_int(bad128, 0, "IPv6 scope from the run's bounds agrees with the definition (200,000 runs)");
+    is_int(pol_scope32(5, 0, UINT32_MAX), 0, "the whole space: scope 0");
+    is_int(pol_scope32(0x01020380, 0x01020380, 0x010203FF), 25, "a run that is one /25");
+    is_int(pol_scope32(0x01020381, 0x01020380, 0x01020400), 25, "...one address longer: still /25");
+    is_int(pol_scope32(0x01020400, 0x01020380, 0x01020400), 32, "...and its last address is a /32");
+    is_int(pol_scope128(7, 7, 7), 128, "a one-address IPv6 run: /128");
 }
 
 /* Write text to a new temporary file; returns its path (static buffer per slot). */
@@ -399,6 +451,7 @@ int main(void)
     conf_free(c);
 
     test_networks_file(geo);
+    test_scope();
 
     conf_free(conf);
     geo_db_free(geo);
