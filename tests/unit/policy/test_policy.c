@@ -143,6 +143,48 @@ static void test_scope(void)
     is_int(pol_scope128(7, 7, 7), 128, "a one-address IPv6 run: /128");
 }
 
+/* A name and type routed twice is an error naming the repeat and the first declaration
+ * (checked by sorting, so it stays cheap with thousands of routes). */
+static void test_duplicate_routes(void)
+{
+    char err[600];
+    struct {
+        const char *y, *want;
+    } cases[] = {
+        { "zones:\n  a.:\n    file: f\n    routes:\n      w: {A: {answers: [1.2.3.4]}}\n"
+          "      x: {A: {answers: [1.2.3.4]}}\n      W: {A: {answers: [1.2.3.5]}}\n",
+          "t.yaml:7: zones.a..routes.W.A: route declared twice (also at line 5)" },
+        { "zones:\n  a.:\n    file: f\n    routes:\n      w: {A: {answers: [1.2.3.4]},\n"
+          "          AAAA: {answers: [\"::1\"]}}\n      v: {AAAA: {answers: [\"::1\"]}}\n"
+          "      V: {AAAA: {answers: [\"::2\"]}}\n      u: {A: {answers: [1.2.3.4]}}\n",
+          "t.yaml:8: zones.a..routes.V.AAAA: route declared twice (also at line 7)" },
+    };
+    for (size_t i = 0; i < ARRAY_SIZE(cases); i++) {
+        conf_t *c = conf_load_buffer(cases[i].y, strlen(cases[i].y), "t.yaml", ".", err, sizeof(err));
+        ok(!c && !strcmp(err, cases[i].want), "duplicate route: %s (%s)", cases[i].want, c ? "loaded" : err);
+        conf_free(c);
+    }
+    /* 5,000 routes, distinct but for one pair far apart */
+    size_t cap = 5000 * 60 + 200, o = 0;
+    char *y = malloc(cap);
+    o += (size_t)snprintf(y + o, cap - o, "zones:\n  a.:\n    file: f\n    routes:\n");
+    for (int i = 0; i < 5000; i++)
+        o += (size_t)snprintf(y + o, cap - o, "      n%d: {A: {answers: [1.2.3.4]}}\n", i == 4999 ? 17 : i);
+    conf_t *c = conf_load_buffer(y, o, "t.yaml", ".", err, sizeof(err));
+    ok(!c && strstr(err, "t.yaml:5004: zones.a..routes.n17.A: route declared twice (also at line 22)"),
+       "a repeat among 5,000 routes is found (%s)", c ? "loaded" : err);
+    conf_free(c);
+    o = 0;
+    o += (size_t)snprintf(y + o, cap - o, "zones:\n  a.:\n    file: f\n    routes:\n");
+    for (int i = 0; i < 5000; i++)
+        o += (size_t)snprintf(y + o, cap - o, "      n%d: {A: {answers: [1.2.3.4]}}\n", i);
+    c = conf_load_buffer(y, o, "t.yaml", ".", err, sizeof(err));
+    ok(c && c->nzones == 1 && c->zones[0].nroutes == 5000 && c->zones[0].routes[4999].line == 5004,
+       "5,000 distinct routes load in order");
+    conf_free(c);
+    free(y);
+}
+
 /* Write text to a new temporary file; returns its path (static buffer per slot). */
 static const char *tmpfile_with(int slot, const char *text)
 {
@@ -452,6 +494,7 @@ int main(void)
 
     test_networks_file(geo);
     test_scope();
+    test_duplicate_routes();
 
     conf_free(conf);
     geo_db_free(geo);
