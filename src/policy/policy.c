@@ -672,7 +672,56 @@ static size_t table_bytes(const pol_table_t *t, bool v4)
     return t->n * ((v4 ? 4 : 16) + 4);
 }
 
-static pol_policy_t *policy_build(const pol_set_t *s, const pol_key_t *key)
+static int loc_runs_cb(const geo_block_t *blk, void *ctx)
+{
+    pol_loc_runs_t *lr = ctx;
+    if (blk->family == AF_INET) {
+        if (lr->n4 && lr->loc4[lr->n4 - 1] == blk->loc)
+            return 0;
+        if (lr->n4 == lr->cap4) {
+            lr->cap4 = lr->cap4 ? lr->cap4 * 2 : 4096;
+            lr->start4 = xrealloc(lr->start4, lr->cap4 * sizeof(*lr->start4));
+            lr->loc4 = xrealloc(lr->loc4, lr->cap4 * sizeof(*lr->loc4));
+        }
+        lr->start4[lr->n4] = pol_v4(blk->addr);
+        lr->loc4[lr->n4++] = blk->loc;
+        return 0;
+    }
+    if (lr->n6 && lr->loc6[lr->n6 - 1] == blk->loc)
+        return 0;
+    if (lr->n6 == lr->cap6) {
+        lr->cap6 = lr->cap6 ? lr->cap6 * 2 : 4096;
+        lr->start6 = xrealloc(lr->start6, lr->cap6 * sizeof(*lr->start6));
+        lr->loc6 = xrealloc(lr->loc6, lr->cap6 * sizeof(*lr->loc6));
+    }
+    lr->start6[lr->n6] = pol_v6(blk->addr);
+    lr->loc6[lr->n6++] = blk->loc;
+    return 0;
+}
+
+static void loc_runs_free(pol_loc_runs_t *lr)
+{
+    if (!lr)
+        return;
+    free(lr->start4);
+    free(lr->loc4);
+    free(lr->start6);
+    free(lr->loc6);
+    free(lr);
+}
+
+/* A policy without IP networks decides on the location alone: one decision per location
+ * run, and equal neighbours merge as in emit(). */
+static void build_from_loc_runs(build_ctx_t *c, const pol_loc_runs_t *lr)
+{
+    for (size_t i = 0; i < lr->n4; i++)
+        run_push(&c->st4, lr->start4[i], decide(c, lr->loc4[i], NULL));
+    for (size_t i = 0; i < lr->n6; i++)
+        run_push(&c->st6, lr->start6[i],
+                 lr->loc6[i] == GEO_LOC_V4ALIAS ? POL_DEC_V4ALIAS : decide(c, lr->loc6[i], NULL));
+}
+
+static pol_policy_t *policy_build(pol_set_t *s, const pol_key_t *key)
 {
     pol_policy_t *p = xcalloc(1, sizeof(*p));
     p->key = *key;
@@ -702,7 +751,16 @@ static pol_policy_t *policy_build(const pol_set_t *s, const pol_key_t *key)
         for (size_t j = 0; j < b->nnets6; j++)
             ctrie_add(&c.trie6, b->nets6[j].addr, 128, b->nets6[j].prefix, (size_t)bi);
     }
-    if (s->geo) {
+    bool geo_only = c.trie4.n == 0 && c.trie6.n == 0;
+    if (s->geo && geo_only && s->geo_only_built++ == 1 && !s->loc_runs) {
+        /* a second policy on the location alone: walk the GeoIP tree once more, into
+         * location runs that this one and every further one reuse (pol_set_build) */
+        s->loc_runs = xcalloc(1, sizeof(*s->loc_runs));
+        geo_walk(s->geo, loc_runs_cb, s->loc_runs);
+    }
+    if (s->geo && geo_only && s->loc_runs) {
+        build_from_loc_runs(&c, s->loc_runs);
+    } else if (s->geo) {
         geo_walk(s->geo, walk_cb, &c);
     } else {
         geo_block_t all4 = { .family = AF_INET, .prefix = 0, .loc = GEO_LOC_UNKNOWN };
@@ -1077,6 +1135,8 @@ int pol_set_build(pol_set_t **out, const conf_t *conf, const geo_db_t *geo, pol_
     for (size_t i = 0; i < s->nroutes && rc == 0; i++)
         s->routes[i].policy = policy_get(s, &keys[i]);
     free(keys);
+    loc_runs_free(s->loc_runs); /* health changes later walk the GeoIP tree */
+    s->loc_runs = NULL;
     if (rc < 0) {
         pol_set_free(s);
         return rc;

@@ -65,8 +65,21 @@ struct pol_policy {
     bool uniform;              /* one decision for every address: scope 0 */
 };
 
+/* The GeoIP walk as runs of one location, per family (IPv6 alias regions keep
+ * GEO_LOC_V4ALIAS). Built while pol_set_build() compiles a second policy without IP
+ * networks, so that each further one is a pass over these arrays instead of a walk of
+ * the GeoIP tree; freed when the build ends. */
+typedef struct {
+    size_t n4, n6, cap4, cap6;
+    uint32_t *start4, *loc4;
+    u128 *start6;
+    uint32_t *loc6;
+} pol_loc_runs_t;
+
 struct pol_set {
     const geo_db_t *geo;
+    pol_loc_runs_t *loc_runs;  /* during pol_set_build() only, or NULL */
+    size_t geo_only_built;     /* policies compiled without IP networks so far */
     pol_boundary_t *b;
     size_t nb;
     pol_route_t *routes;

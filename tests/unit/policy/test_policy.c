@@ -185,6 +185,60 @@ static void test_duplicate_routes(void)
     free(y);
 }
 
+static bool tables_equal(const pol_policy_t *a, const pol_policy_t *b)
+{
+    if (a->ndec != b->ndec || a->uniform != b->uniform || a->t4.n != b->t4.n || a->t6.n != b->t6.n)
+        return false;
+    for (uint32_t i = 0; i < a->ndec; i++)
+        if (a->dec[i]->n != b->dec[i]->n ||
+            memcmp(a->dec[i]->idx, b->dec[i]->idx, a->dec[i]->n * sizeof(a->dec[i]->idx[0])))
+            return false;
+    return (!a->t4.n || (!memcmp(a->t4.start4, b->t4.start4, a->t4.n * sizeof(uint32_t)) &&
+                         !memcmp(a->t4.dec, b->t4.dec, a->t4.n * sizeof(uint32_t)))) &&
+           (!a->t6.n || (!memcmp(a->t6.start6, b->t6.start6, a->t6.n * sizeof(u128)) &&
+                         !memcmp(a->t6.dec, b->t6.dec, a->t6.n * sizeof(uint32_t))));
+}
+
+/* From the second policy on the location alone, pol_set_build() compiles from location
+ * runs collected once instead of walking the GeoIP tree: the tables must be the same. */
+static void test_loc_runs(const geo_db_t *geo)
+{
+    char err[600];
+    const char *routes[] = {
+        "      u: { A: { answers: [ {value: 192.0.2.1, boundary: USA}, {value: 192.0.2.3} ] } }\n",
+        "      e: { A: { answers: [ {value: 192.0.2.1, boundary: EUR}, {value: 192.0.2.2, boundary: USA},"
+        " {value: 192.0.2.3} ] } }\n",
+        "      n: { A: { closest: true, answers: [ {value: 192.0.2.1, location: [34.05, -118.24]},"
+        " {value: 192.0.2.2, location: JP} ] } }\n",
+        "      c: { A: { answers: [ {value: 192.0.2.1, boundary: LA}, {value: 192.0.2.2} ] } }\n",
+    };
+    const char *head = "boundaries: {USA: [US], EUR: [EU], LA: [\"US/Los Angeles\"]}\n"
+                       "zones:\n  example.com:\n    file: /nonexistent\n    routes:\n";
+    char all[2000];
+    snprintf(all, sizeof(all), "%s%s%s%s%s", head, routes[0], routes[1], routes[2], routes[3]);
+    conf_t *ca = conf_load_buffer(all, strlen(all), "t.yaml", ".", err, sizeof(err));
+    pol_set_t *sa = NULL;
+    ok(ca && pol_set_build(&sa, ca, geo, NULL, NULL, err, sizeof(err)) == 0 && sa->npolicies == 4,
+       "four policies on the location alone");
+    for (size_t i = 1; sa && i < 4; i++) {
+        char one[1000];
+        snprintf(one, sizeof(one), "%s%s", head, routes[i]);
+        conf_t *c1 = conf_load_buffer(one, strlen(one), "t.yaml", ".", err, sizeof(err));
+        pol_set_t *s1 = NULL;
+        if (c1 && pol_set_build(&s1, c1, geo, NULL, NULL, err, sizeof(err)) == 0)
+            ok(tables_equal(sa->routes[i].policy, s1->routes[0].policy),
+               "policy %zu from location runs equals the one from the GeoIP walk (%zu runs)", i,
+               s1->routes[0].policy->t4.n + s1->routes[0].policy->t6.n);
+        else
+            ok(0, "route %zu alone compiles (%s)", i, err);
+        pol_set_free(s1);
+        conf_free(c1);
+    }
+    ok(sa && !sa->loc_runs, "the location runs are freed after the build");
+    pol_set_free(sa);
+    conf_free(ca);
+}
+
 /* Write text to a new temporary file; returns its path (static buffer per slot). */
 static const char *tmpfile_with(int slot, const char *text)
 {
@@ -495,6 +549,7 @@ int main(void)
     test_networks_file(geo);
     test_scope();
     test_duplicate_routes();
+    test_loc_runs(geo);
 
     conf_free(conf);
     geo_db_free(geo);
