@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 
 #include "common/err.h"
 #include "dns/rrtype.h"
@@ -77,22 +78,25 @@ typedef struct {
     u128 addr;                 /* host order; IPv4 in the low 32 bits */
 } net_t;
 
-/* "address/prefix" without host bits beyond the prefix. Returns NULL, or what is wrong. */
-static const char *parse_net(const char *s, net_t *n)
+enum { NET_OK, NET_BAD, NET_HOST_BITS };
+
+/* Parse "address/prefix": NET_OK, NET_BAD, or NET_HOST_BITS when bits are set beyond the
+ * prefix (n->prefix is then set). */
+static int parse_net(const char *s, net_t *n)
 {
     const char *slash = strchr(s, '/');
     char host[INET6_ADDRSTRLEN + 1];
     if (!slash || (size_t)(slash - s) >= sizeof(host))
-        return "bad network";
+        return NET_BAD;
     memcpy(host, s, (size_t)(slash - s));
     host[slash - s] = 0;
     const char *p = slash + 1;
     unsigned len = 0;
     if (!*p || strlen(p) > 3)
-        return "bad network";
+        return NET_BAD;
     for (; *p; p++) {
         if (*p < '0' || *p > '9')
-            return "bad network";
+            return NET_BAD;
         len = len * 10 + (unsigned)(*p - '0');
     }
     uint8_t a[16];
@@ -103,14 +107,14 @@ static const char *parse_net(const char *s, net_t *n)
         n->family = AF_INET6;
         n->addr = pol_v6(a);
     } else {
-        return "bad network";
+        return NET_BAD;
     }
     n->prefix = (uint8_t)len;
     unsigned width = n->family == AF_INET ? 32 : 128;
     u128 ones = n->family == AF_INET ? 0xFFFFFFFFu : ~(u128)0;
     if (len < width && (n->addr & (ones >> len)))
-        return "has bits set beyond the prefix";
-    return NULL;
+        return NET_HOST_BITS;
+    return NET_OK;
 }
 
 static void boundary_add_net(pol_boundary_t *out, const net_t *n)
@@ -134,11 +138,11 @@ static int add_net_entry(build_t *b, const char *file, unsigned line, const char
                          const char *e, pol_boundary_t *out)
 {
     net_t net;
-    const char *why = parse_net(e, &net);
-    if (why && why[0] == 'h')
+    int rc = parse_net(e, &net);
+    if (rc == NET_HOST_BITS)
         return fail_at(b, file, line, "boundaries.%s: network '%s' has bits set beyond /%u",
                        name, e, net.prefix);
-    if (why)
+    if (rc != NET_OK)
         return fail_at(b, file, line, "boundaries.%s: bad network '%s'", name, e);
     boundary_add_net(out, &net);
     return 0;
@@ -152,6 +156,12 @@ static int read_networks_file(build_t *b, const conf_boundary_t *cb, pol_boundar
     if (!f)
         return fail(b, cb->line, "boundaries.%s.networks_file: cannot open %s: %s", cb->name,
                     cb->networks_file, strerror(errno));
+    struct stat st;
+    if (fstat(fileno(f), &st) < 0 || !S_ISREG(st.st_mode)) { /* not a device or a pipe */
+        fclose(f);
+        return fail(b, cb->line, "boundaries.%s.networks_file: %s is not a regular file",
+                    cb->name, cb->networks_file);
+    }
     char *buf = NULL;
     size_t cap = 0;
     ssize_t len;

@@ -329,6 +329,14 @@ static void test_networks_file(const geo_db_t *geo)
            strstr(err, "t.yaml:2: boundaries.big.networks_file: cannot open /nonexistent/nets.txt"),
        "missing networks file (%s)", err);
     conf_free(c);
+    /* a device or a pipe is refused (it could be endless) */
+    snprintf(y, sizeof(y), "boundaries:\n  big: {networks_file: /dev/zero}\nzones: {a.: {file: f}}\n");
+    c = conf_load_buffer(y, strlen(y), "t.yaml", ".", err, sizeof(err));
+    s = NULL;
+    ok(c && pol_set_build(&s, c, geo, NULL, NULL, err, sizeof(err)) < 0 &&
+           strstr(err, "t.yaml:2: boundaries.big.networks_file: /dev/zero is not a regular file"),
+       "a device as networks file is refused (%s)", err);
+    conf_free(c);
     /* an empty file is accepted with a warning */
     const char *empty = tmpfile_with(1, "# nothing yet\n\n");
     snprintf(y, sizeof(y), "boundaries: {big: {networks_file: %s}}\nzones: {a.: {file: f}}\n", empty);
