@@ -469,7 +469,8 @@ static uint32_t intern(interner_t *in, const uint16_t *idx, unsigned n)
     pol_decision_t *d = xmalloc(sizeof(*d) + n * sizeof(d->idx[0]));
     d->n = (uint16_t)n;
     memcpy(d->idx, idx, n * sizeof(*idx));
-    p->dec = xrealloc(p->dec, (p->ndec + 1) * sizeof(*p->dec));
+    if ((p->ndec & (p->ndec - 1)) == 0) /* 0, 1, 2, 4...: double */
+        p->dec = xrealloc(p->dec, (p->ndec ? 2 * (size_t)p->ndec : 1) * sizeof(*p->dec));
     p->dec[p->ndec] = d;
     in->slots[h] = ++p->ndec;
     return p->ndec - 1;
@@ -512,7 +513,7 @@ typedef struct {
     cnode_t *nodes;
     size_t n, cap;
     uint64_t *masks;           /* words per mask: see build_ctx_t.words */
-    size_t nmasks;
+    size_t nmasks, capmasks;
     unsigned words;
 } ctrie_t;
 
@@ -541,7 +542,10 @@ static void ctrie_add(ctrie_t *t, u128 addr, unsigned width, unsigned prefix, si
         cur = t->nodes[cur].child[bit];
     }
     if (!t->nodes[cur].first_mask) {
-        t->masks = xrealloc(t->masks, (t->nmasks + 1) * t->words * sizeof(*t->masks));
+        if (t->nmasks == t->capmasks) {
+            t->capmasks = t->capmasks ? t->capmasks * 2 : 64;
+            t->masks = xrealloc(t->masks, t->capmasks * t->words * sizeof(*t->masks));
+        }
         memset(t->masks + t->nmasks * t->words, 0, t->words * sizeof(*t->masks));
         t->nodes[cur].first_mask = (uint32_t)++t->nmasks;
     }
@@ -1089,7 +1093,9 @@ static const pol_policy_t *policy_get(pol_set_t *s, const pol_key_t *key)
     for (size_t k = 0; k < s->npolicies; k++)
         if (key_equal(&s->policies[k]->key, key))
             return s->policies[k];
-    s->policies = xrealloc(s->policies, (s->npolicies + 1) * sizeof(*s->policies));
+    if ((s->npolicies & (s->npolicies - 1)) == 0) /* 0, 1, 2, 4...: double */
+        s->policies = xrealloc(s->policies,
+                               (s->npolicies ? 2 * s->npolicies : 1) * sizeof(*s->policies));
     pol_policy_t *p = policy_build(s, key);
     s->policies[s->npolicies] = p;
     /* The counts are read by status and metrics while a health change adds a table. */
