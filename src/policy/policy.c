@@ -765,7 +765,7 @@ static pol_policy_t *policy_build(pol_set_t *s, const pol_key_t *key)
         for (size_t j = 0; j < b->nnets6; j++)
             ctrie_add(&c.trie6, b->nets6[j].addr, 128, b->nets6[j].prefix, (size_t)bi);
     }
-    bool geo_only = c.trie4.n == 0 && c.trie6.n == 0;
+    bool geo_only = s->building && c.trie4.n == 0 && c.trie6.n == 0;
     if (s->geo && geo_only && s->geo_only_built++ == 1 && !s->loc_runs) {
         /* a second policy on the location alone: walk the GeoIP tree once more, into
          * location runs that this one and every further one reuse (pol_set_build) */
@@ -1148,8 +1148,10 @@ int pol_set_build(pol_set_t **out, const conf_t *conf, const geo_db_t *geo, pol_
         }
     }
     /* One table per distinct key. */
+    s->building = true;
     for (size_t i = 0; i < s->nroutes && rc == 0; i++)
         s->routes[i].policy = policy_get(s, &keys[i]);
+    s->building = false;
     free(keys);
     loc_runs_free(s->loc_runs); /* health changes later walk the GeoIP tree */
     s->loc_runs = NULL;

@@ -78,8 +78,9 @@ typedef struct {
 
 struct pol_set {
     const geo_db_t *geo;
+    bool building;             /* inside pol_set_build() */
     pol_loc_runs_t *loc_runs;  /* during pol_set_build() only, or NULL */
-    size_t geo_only_built;     /* policies compiled without IP networks so far */
+    size_t geo_only_built;     /* policies pol_set_build() compiled without IP networks */
     pol_boundary_t *b;
     size_t nb;
     pol_route_t *routes;

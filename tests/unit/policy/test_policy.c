@@ -235,6 +235,21 @@ static void test_loc_runs(const geo_db_t *geo)
         conf_free(c1);
     }
     ok(sa && !sa->loc_runs, "the location runs are freed after the build");
+    /* A set with one such policy never collects them, not even on a health change. */
+    char one[1000];
+    snprintf(one, sizeof(one), "%s%s", head, routes[1]);
+    conf_t *c1 = conf_load_buffer(one, strlen(one), "t.yaml", ".", err, sizeof(err));
+    pol_set_t *s1 = NULL;
+    if (c1 && pol_set_build(&s1, c1, geo, NULL, NULL, err, sizeof(err)) == 0) {
+        pol_route_set_down(s1, &s1->routes[0], 1);
+        pol_route_set_down(s1, &s1->routes[0], 2);
+        ok(!s1->loc_runs && s1->npolicies == 3, "health changes walk the GeoIP tree (%zu tables)",
+           s1->npolicies);
+    } else {
+        ok(0, "route 1 alone compiles (%s)", err);
+    }
+    pol_set_free(s1);
+    conf_free(c1);
     pol_set_free(sa);
     conf_free(ca);
 }
