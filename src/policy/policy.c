@@ -1087,16 +1087,90 @@ static bool key_equal(const pol_key_t *a, const pol_key_t *b)
     return true;
 }
 
-/* The table for a key: an existing one, or a new one compiled now. */
-static const pol_policy_t *policy_get(pol_set_t *s, const pol_key_t *key)
+static const pol_policy_t *policy_find(const pol_set_t *s, const pol_key_t *key)
 {
     for (size_t k = 0; k < s->npolicies; k++)
         if (key_equal(&s->policies[k]->key, key))
             return s->policies[k];
+    return NULL;
+}
+
+/* Decision d of an all-up table for the health state of key (the `up` step of pol_eval):
+ * down answers leave the matches; when none is left, or none matched, the fallback
+ * answers that are up. Only for keys without closest and select, whose decisions are the
+ * whole list of matches (or the fallback list). */
+static unsigned derive_decision(const pol_key_t *k, const pol_decision_t *d, uint16_t *out)
+{
+    uint64_t all = k->nanswers >= 64 ? ~(uint64_t)0 : ((uint64_t)1 << k->nanswers) - 1;
+    uint64_t down = (k->down & all) == all ? 0 : k->down; /* fail open */
+    unsigned n = 0;
+    for (uint16_t i = 0; i < d->n; i++)
+        if (!(down >> d->idx[i] & 1))
+            out[n++] = d->idx[i];
+    if (n == 0 && d->n > 0 && k->boundary[d->idx[0]] >= 0) /* matches, all down: fallback */
+        for (uint16_t i = 0; i < k->nanswers; i++)
+            if (k->boundary[i] < 0 && !(down >> i & 1))
+                out[n++] = i;
+    return n;
+}
+
+/* A health state's table from the all-up table of the same key, run by run, instead of
+ * walking the GeoIP tree again: the new decision depends on the old one alone. Adjacent
+ * runs that now agree merge, so the result is what policy_build() gives. */
+static pol_policy_t *policy_derive(const pol_policy_t *base, const pol_key_t *key)
+{
+    pol_policy_t *p = xcalloc(1, sizeof(*p));
+    p->key = *key;
+    interner_t in = { .p = p, .mask = 63 };
+    in.slots = xcalloc(in.mask + 1, sizeof(*in.slots));
+    uint32_t *map = xmalloc(base->ndec * sizeof(*map)); /* base id -> new id, lazily */
+    memset(map, 0xFF, base->ndec * sizeof(*map));
+    uint16_t idx[64];
+    if (base->uniform) {
+        intern(&in, idx, derive_decision(key, base->dec[0], idx));
+    } else {
+        runs_t st[2] = { { .width = 32 }, { .width = 128 } };
+        const pol_table_t *t[2] = { &base->t4, &base->t6 };
+        for (int f = 0; f < 2; f++) {
+            for (size_t i = 0; i < t[f]->n; i++) {
+                uint32_t d = t[f]->dec[i];
+                if (d != POL_DEC_V4ALIAS) {
+                    if (map[d] == UINT32_MAX)
+                        map[d] = intern(&in, idx, derive_decision(key, base->dec[d], idx));
+                    d = map[d];
+                }
+                run_push(&st[f], f ? t[f]->start6[i] : t[f]->start4[i], d);
+            }
+        }
+        table_from_runs(&p->t4, &st[0], true);
+        table_from_runs(&p->t6, &st[1], false);
+    }
+    p->uniform = p->ndec <= 1;
+    if (p->uniform) {
+        table_clear(&p->t4);
+        table_clear(&p->t6);
+    }
+    free(map);
+    free(in.slots);
+    return p;
+}
+
+/* The table for a key: an existing one, or a new one compiled now. */
+static const pol_policy_t *policy_get(pol_set_t *s, const pol_key_t *key)
+{
+    const pol_policy_t *found = policy_find(s, key);
+    if (found)
+        return found;
+    const pol_policy_t *base = NULL;
+    if (key->down && !key->closest && key->select == 0 && !s->walk_only) {
+        pol_key_t up = *key;
+        up.down = 0;
+        base = policy_find(s, &up);
+    }
     if ((s->npolicies & (s->npolicies - 1)) == 0) /* 0, 1, 2, 4...: double */
         s->policies = xrealloc(s->policies,
                                (s->npolicies ? 2 * s->npolicies : 1) * sizeof(*s->policies));
-    pol_policy_t *p = policy_build(s, key);
+    pol_policy_t *p = base ? policy_derive(base, key) : policy_build(s, key);
     s->policies[s->npolicies] = p;
     /* The counts are read by status and metrics while a health change adds a table. */
     __atomic_store_n(&s->npolicies, s->npolicies + 1, __ATOMIC_RELAXED);

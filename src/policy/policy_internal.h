@@ -79,6 +79,7 @@ typedef struct {
 struct pol_set {
     const geo_db_t *geo;
     bool building;             /* inside pol_set_build() */
+    bool walk_only;            /* tests: compile health states from the GeoIP walk too */
     pol_loc_runs_t *loc_runs;  /* during pol_set_build() only, or NULL */
     size_t geo_only_built;     /* policies pol_set_build() compiled without IP networks */
     pol_boundary_t *b;

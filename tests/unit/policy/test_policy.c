@@ -254,6 +254,44 @@ static void test_loc_runs(const geo_db_t *geo)
     conf_free(ca);
 }
 
+/* A health state's table is derived from the all-up table (no closest, no select): it
+ * must equal the one compiled from the GeoIP walk, for every mask of down answers. */
+static void test_derived_health(const geo_db_t *geo)
+{
+    char err[600];
+    conf_t *c = conf_load_buffer(yaml, strlen(yaml), "t.yaml", ".", err, sizeof(err));
+    pol_set_t *a = NULL, *w = NULL;
+    if (!c || pol_set_build(&a, c, geo, NULL, NULL, err, sizeof(err)) < 0 ||
+        pol_set_build(&w, c, geo, NULL, NULL, err, sizeof(err)) < 0) {
+        ok(0, "sets compile (%s)", err);
+        return;
+    }
+    w->walk_only = true;
+    const char *names[] = { "union", "ipgeo", "nofb", "city", "same", "mx" };
+    for (size_t i = 0; i < ARRAY_SIZE(names); i++) {
+        const pol_route_t *ra = NULL, *rw = NULL;
+        for (size_t j = 0; j < a->nroutes; j++)
+            if (!strcmp(a->routes[j].conf->name, names[i]))
+                ra = &a->routes[j], rw = &w->routes[j];
+        unsigned bad = 0, derived = 0;
+        size_t before = a->npolicies;
+        for (uint64_t m = 1; ra && m < ((uint64_t)1 << ra->nanswers); m++) {
+            pol_route_set_down(a, ra, m);
+            pol_route_set_down(w, rw, m);
+            bad += !tables_equal(pol_route_policy(ra), pol_route_policy(rw));
+        }
+        derived = (unsigned)(a->npolicies - before);
+        ok(ra && bad == 0 && derived > 0,
+           "%s: %u health states derived from the all-up table equal the GeoIP walk's", names[i],
+           derived);
+        if (ra)
+            pol_route_set_down(a, ra, 0), pol_route_set_down(w, rw, 0);
+    }
+    pol_set_free(a);
+    pol_set_free(w);
+    conf_free(c);
+}
+
 /* Write text to a new temporary file; returns its path (static buffer per slot). */
 static const char *tmpfile_with(int slot, const char *text)
 {
@@ -573,6 +611,7 @@ int main(void)
     test_scope();
     test_duplicate_routes();
     test_loc_runs(geo);
+    test_derived_health(geo);
 
     conf_free(conf);
     geo_db_free(geo);
