@@ -95,9 +95,10 @@ unsigned pol_route_order(const pol_route_t *r, const pol_result_t *res, uint64_t
  * rebuilt for that health state (or an existing one with the same key reused) and
  * swapped in atomically; queries keep using the old table until then and never block.
  * Down answers leave the chain before the boundaries; when every answer is down, all are
- * kept (fail open). Control plane only (one writer at a time): allocates, takes about as
- * long as the initial compile of one policy. Old tables stay owned by the set until
- * pol_set_free(). Returns 0, or ERR_INVAL for a mask naming answers the route lacks.
+ * kept (fail open). Control plane only (one writer at a time): allocates; for a route
+ * without closest and select the table is derived from the all-up one (a pass over its
+ * runs), otherwise compiled as at load (a GeoIP walk). Old tables stay owned by the set
+ * until pol_set_free(). Returns 0, or ERR_INVAL for a mask naming answers the route lacks.
  */
 int pol_route_set_down(pol_set_t *s, const pol_route_t *r, uint64_t down) ATTR_NONNULL(1, 2);
 
