@@ -72,12 +72,14 @@ typedef struct {
     unsigned line;
 } conf_geo_source_t;
 
-/* boundaries.<name>: entries as written (places, cities, networks). */
+/* boundaries.<name>: entries as written (places, cities, networks), or a file of
+ * networks (`{ networks_file: FILE }`, read by the policy compiler; then nentries is 0). */
 typedef struct {
     char *name;
     char **entries;
     unsigned *lines;
     size_t nentries;
+    char *networks_file;        /* resolved against the config file's directory, or NULL */
     unsigned line;
 } conf_boundary_t;
 

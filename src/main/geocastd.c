@@ -182,6 +182,9 @@ int main(int argc, char **argv)
         ra.group = ra.group ? run_group : NULL;
     }
     snapshot_publish(snap);
+    /* Loading left free heap behind (the YAML document, build scratch): give it back, as
+     * after a reload. */
+    malloc_trim(0);
 
     /* Signals are taken synchronously by this thread; block them before any thread
      * starts so workers inherit the mask. */

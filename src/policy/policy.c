@@ -5,11 +5,13 @@
 #include "policy/policy.h"
 
 #include <arpa/inet.h>
+#include <errno.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 
 #include "common/err.h"
 #include "dns/rrtype.h"
@@ -27,16 +29,32 @@ typedef struct {
     void *warn_ctx;
 } build_t;
 
+static int vfail_at(build_t *b, const char *file, unsigned line, const char *fmt, va_list ap)
+{
+    int k = snprintf(b->err, b->errlen, "%s:%u: ", file, line);
+    if (k > 0 && (size_t)k < b->errlen)
+        vsnprintf(b->err + k, b->errlen - (size_t)k, fmt, ap);
+    return ERR_INVAL;
+}
+
 ATTR_PRINTF(3, 4) static int fail(build_t *b, unsigned line, const char *fmt, ...)
 {
-    int k = snprintf(b->err, b->errlen, "%s:%u: ", b->conf->path, line);
-    if (k > 0 && (size_t)k < b->errlen) {
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(b->err + k, b->errlen - (size_t)k, fmt, ap);
-        va_end(ap);
-    }
-    return ERR_INVAL;
+    va_list ap;
+    va_start(ap, fmt);
+    int rc = vfail_at(b, b->conf->path, line, fmt, ap);
+    va_end(ap);
+    return rc;
+}
+
+/* An error in another file than the configuration (a networks file). */
+ATTR_PRINTF(4, 5)
+static int fail_at(build_t *b, const char *file, unsigned line, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    int rc = vfail_at(b, file, line, fmt, ap);
+    va_end(ap);
+    return rc;
 }
 
 ATTR_PRINTF(3, 4) static void warn(build_t *b, unsigned line, const char *fmt, ...)
@@ -54,39 +72,123 @@ ATTR_PRINTF(3, 4) static void warn(build_t *b, unsigned line, const char *fmt, .
 
 /* ---- boundaries ------------------------------------------------------------------ */
 
-static bool parse_net(const char *s, pol_net_t *n)
+typedef struct {
+    int family;
+    uint8_t prefix;
+    u128 addr;                 /* host order; IPv4 in the low 32 bits */
+} net_t;
+
+enum { NET_OK, NET_BAD, NET_HOST_BITS };
+
+/* Parse "address/prefix": NET_OK, NET_BAD, or NET_HOST_BITS when bits are set beyond the
+ * prefix (n->prefix is then set). */
+static int parse_net(const char *s, net_t *n)
 {
     const char *slash = strchr(s, '/');
     char host[INET6_ADDRSTRLEN + 1];
     if (!slash || (size_t)(slash - s) >= sizeof(host))
-        return false;
+        return NET_BAD;
     memcpy(host, s, (size_t)(slash - s));
     host[slash - s] = 0;
-    char *end;
-    long p = strtol(slash + 1, &end, 10);
-    if (*end || slash[1] == 0 || p < 0)
-        return false;
+    const char *p = slash + 1;
+    unsigned len = 0;
+    if (!*p || strlen(p) > 3)
+        return NET_BAD;
+    for (; *p; p++) {
+        if (*p < '0' || *p > '9')
+            return NET_BAD;
+        len = len * 10 + (unsigned)(*p - '0');
+    }
     uint8_t a[16];
-    if (inet_pton(AF_INET, host, a) == 1 && p <= 32) {
+    if (inet_pton(AF_INET, host, a) == 1 && len <= 32) {
         n->family = AF_INET;
-        n->prefix = (uint8_t)p;
-        n->v4 = pol_v4(a);
-        return true;
-    }
-    if (inet_pton(AF_INET6, host, a) == 1 && p <= 128) {
+        n->addr = pol_v4(a);
+    } else if (inet_pton(AF_INET6, host, a) == 1 && len <= 128) {
         n->family = AF_INET6;
-        n->prefix = (uint8_t)p;
-        n->v6 = pol_v6(a);
-        return true;
+        n->addr = pol_v6(a);
+    } else {
+        return NET_BAD;
     }
-    return false;
+    n->prefix = (uint8_t)len;
+    unsigned width = n->family == AF_INET ? 32 : 128;
+    u128 ones = n->family == AF_INET ? 0xFFFFFFFFu : ~(u128)0;
+    if (len < width && (n->addr & (ones >> len)))
+        return NET_HOST_BITS;
+    return NET_OK;
 }
 
-static bool net_has_host_bits(const pol_net_t *n)
+static void boundary_add_net(pol_boundary_t *out, const net_t *n)
 {
-    if (n->family == AF_INET)
-        return n->prefix < 32 && (n->v4 & (0xFFFFFFFFu >> n->prefix));
-    return n->prefix < 128 && (n->v6 & (~(u128)0 >> n->prefix));
+    if (n->family == AF_INET) {
+        if (out->nnets4 == out->cap4) {
+            out->cap4 = out->cap4 ? out->cap4 * 2 : 16;
+            out->nets4 = xrealloc(out->nets4, out->cap4 * sizeof(*out->nets4));
+        }
+        out->nets4[out->nnets4++] = (pol_net4_t){ .addr = (uint32_t)n->addr, .prefix = n->prefix };
+    } else {
+        if (out->nnets6 == out->cap6) {
+            out->cap6 = out->cap6 ? out->cap6 * 2 : 16;
+            out->nets6 = xrealloc(out->nets6, out->cap6 * sizeof(*out->nets6));
+        }
+        out->nets6[out->nnets6++] = (pol_net6_t){ .addr = n->addr, .prefix = n->prefix };
+    }
+}
+
+static int add_net_entry(build_t *b, const char *file, unsigned line, const char *name,
+                         const char *e, pol_boundary_t *out)
+{
+    net_t net;
+    int rc = parse_net(e, &net);
+    if (rc == NET_HOST_BITS)
+        return fail_at(b, file, line, "boundaries.%s: network '%s' has bits set beyond /%u",
+                       name, e, net.prefix);
+    if (rc != NET_OK)
+        return fail_at(b, file, line, "boundaries.%s: bad network '%s'", name, e);
+    boundary_add_net(out, &net);
+    return 0;
+}
+
+/* A networks file: one network per line; '#' starts a comment; blank lines are skipped.
+ * Errors name the file and line. */
+static int read_networks_file(build_t *b, const conf_boundary_t *cb, pol_boundary_t *out)
+{
+    FILE *f = fopen(cb->networks_file, "r");
+    if (!f)
+        return fail(b, cb->line, "boundaries.%s.networks_file: cannot open %s: %s", cb->name,
+                    cb->networks_file, strerror(errno));
+    struct stat st;
+    if (fstat(fileno(f), &st) < 0 || !S_ISREG(st.st_mode)) { /* not a device or a pipe */
+        fclose(f);
+        return fail(b, cb->line, "boundaries.%s.networks_file: %s is not a regular file",
+                    cb->name, cb->networks_file);
+    }
+    char *buf = NULL;
+    size_t cap = 0;
+    ssize_t len;
+    unsigned line = 0;
+    size_t before = out->nnets4 + out->nnets6;
+    int rc = 0;
+    while (rc == 0 && (len = getline(&buf, &cap, f)) >= 0) {
+        line++;
+        char *s = buf, *hash = memchr(buf, '#', (size_t)len);
+        char *end = hash ? hash : buf + len;
+        while (s < end && (*s == ' ' || *s == '\t'))
+            s++;
+        while (end > s && strchr(" \t\r\n", end[-1]))
+            end--;
+        if (s == end)
+            continue;
+        *end = 0;
+        rc = add_net_entry(b, cb->networks_file, line, cb->name, s, out);
+    }
+    if (rc == 0 && ferror(f))
+        rc = fail_at(b, cb->networks_file, line + 1, "boundaries.%s: read error", cb->name);
+    free(buf);
+    fclose(f);
+    if (rc == 0 && out->nnets4 + out->nnets6 == before)
+        warn(b, cb->line, "boundaries.%s: %s has no networks: the boundary matches nothing",
+             cb->name, cb->networks_file);
+    return rc;
 }
 
 static int compile_boundary(build_t *b, const geo_db_t *geo, const conf_boundary_t *cb,
@@ -96,19 +198,14 @@ static int compile_boundary(build_t *b, const geo_db_t *geo, const conf_boundary
     out->line = cb->line;
     out->places = xcalloc(cb->nentries, sizeof(*out->places));
     out->cities = xcalloc(cb->nentries, sizeof(*out->cities));
-    out->nets = xcalloc(cb->nentries, sizeof(*out->nets));
     for (size_t i = 0; i < cb->nentries; i++) {
         const char *e = cb->entries[i];
         unsigned line = cb->lines[i];
-        pol_net_t net;
         const char *slash = strchr(e, '/');
         if (slash && (strchr(e, ':') || (e[0] >= '0' && e[0] <= '9'))) {
-            if (!parse_net(e, &net))
-                return fail(b, line, "boundaries.%s: bad network '%s'", cb->name, e);
-            if (net_has_host_bits(&net))
-                return fail(b, line, "boundaries.%s: network '%s' has bits set beyond /%u",
-                            cb->name, e, net.prefix);
-            out->nets[out->nnets++] = net;
+            int rc = add_net_entry(b, b->conf->path, line, cb->name, e, out);
+            if (rc < 0)
+                return rc;
             continue;
         }
         if (!geo)
@@ -135,6 +232,8 @@ static int compile_boundary(build_t *b, const geo_db_t *geo, const conf_boundary
                         cb->name, e);
         out->nplaces++;
     }
+    if (cb->networks_file)
+        return read_networks_file(b, cb, out);
     return 0;
 }
 
@@ -152,19 +251,22 @@ bool pol_boundary_geo_match(const pol_boundary_t *b, const geo_location_t *loc)
 
 bool pol_boundary_net_match(const pol_boundary_t *b, int family, const uint8_t *addr)
 {
-    for (size_t i = 0; i < b->nnets; i++) {
-        const pol_net_t *n = &b->nets[i];
-        if (n->family != family)
-            continue;
-        if (family == AF_INET) {
+    if (family == AF_INET) {
+        uint32_t a = pol_v4(addr);
+        for (size_t i = 0; i < b->nnets4; i++) {
+            const pol_net4_t *n = &b->nets4[i];
             uint32_t mask = n->prefix ? 0xFFFFFFFFu << (32 - n->prefix) : 0;
-            if ((pol_v4(addr) & mask) == n->v4)
-                return true;
-        } else {
-            u128 mask = n->prefix ? ~(u128)0 << (128 - n->prefix) : 0;
-            if ((pol_v6(addr) & mask) == n->v6)
+            if ((a & mask) == n->addr)
                 return true;
         }
+        return false;
+    }
+    u128 a = pol_v6(addr);
+    for (size_t i = 0; i < b->nnets6; i++) {
+        const pol_net6_t *n = &b->nets6[i];
+        u128 mask = n->prefix ? ~(u128)0 << (128 - n->prefix) : 0;
+        if ((a & mask) == n->addr)
+            return true;
     }
     return false;
 }
@@ -173,9 +275,9 @@ bool pol_boundary_net_match(const pol_boundary_t *b, int family, const uint8_t *
  * are a union, but usually a mistake: warn, naming both. Sort by start then width and
  * sweep with a stack of the networks that contain the current start. */
 typedef struct {
-    const pol_net_t *n;
-    size_t b;
     u128 start, end;
+    uint32_t b;                /* boundary index */
+    uint8_t prefix;
 } net_ref_t;
 
 static int net_ref_cmp(const void *x, const void *y)
@@ -183,54 +285,52 @@ static int net_ref_cmp(const void *x, const void *y)
     const net_ref_t *a = x, *b = y;
     if (a->start != b->start)
         return a->start < b->start ? -1 : 1;
-    return (int)a->n->prefix - (int)b->n->prefix;
+    return (int)a->prefix - (int)b->prefix;
 }
 
-static void net_text(const pol_net_t *n, char *buf, size_t len)
+static void net_text(int family, u128 addr, unsigned prefix, char *buf, size_t len)
 {
     uint8_t a[16];
-    if (n->family == AF_INET) {
-        uint32_t v = n->v4;
+    if (family == AF_INET) {
+        uint32_t v = (uint32_t)addr;
         a[0] = (uint8_t)(v >> 24), a[1] = (uint8_t)(v >> 16), a[2] = (uint8_t)(v >> 8), a[3] = (uint8_t)v;
     } else {
         for (int i = 15; i >= 0; i--)
-            a[i] = (uint8_t)(n->v6 >> (8 * (15 - i)));
+            a[i] = (uint8_t)(addr >> (8 * (15 - i)));
     }
     char t[INET6_ADDRSTRLEN];
-    inet_ntop(n->family, a, t, sizeof(t));
-    snprintf(buf, len, "%s/%u", t, n->prefix);
+    inet_ntop(family, a, t, sizeof(t));
+    snprintf(buf, len, "%s/%u", t, prefix);
 }
 
 static void warn_overlaps(build_t *b, const pol_set_t *s)
 {
-    size_t total = 0;
+    size_t total4 = 0, total6 = 0;
     for (size_t i = 0; i < s->nb; i++)
-        total += s->b[i].nnets;
-    if (total < 2)
+        total4 += s->b[i].nnets4, total6 += s->b[i].nnets6;
+    size_t most = total4 > total6 ? total4 : total6;
+    if (total4 + total6 < 2)
         return;
-    net_ref_t *r = xmalloc(total * sizeof(*r));
+    net_ref_t *r = xmalloc(most * sizeof(*r));
+    size_t *stack = xmalloc(most * sizeof(*stack));
     size_t warned = 0, overlaps = 0;
     for (int fam = 0; fam < 2; fam++) {
         int family = fam ? AF_INET6 : AF_INET;
         size_t n = 0;
         for (size_t i = 0; i < s->nb; i++) {
-            for (size_t j = 0; j < s->b[i].nnets; j++) {
-                const pol_net_t *net = &s->b[i].nets[j];
-                if (net->family != family)
-                    continue;
-                u128 start = fam ? net->v6 : net->v4;
+            const pol_boundary_t *pb = &s->b[i];
+            size_t m = fam ? pb->nnets6 : pb->nnets4;
+            for (size_t j = 0; j < m; j++) {
+                u128 start = fam ? pb->nets6[j].addr : pb->nets4[j].addr;
+                unsigned prefix = fam ? pb->nets6[j].prefix : pb->nets4[j].prefix;
                 u128 ones = fam ? ~(u128)0 : 0xFFFFFFFFu;
                 unsigned width = fam ? 128 : 32;
-                u128 host = net->prefix >= width ? 0 : ones >> net->prefix;
-                r[n].n = net;
-                r[n].b = i;
-                r[n].start = start;
-                r[n].end = start | host;
-                n++;
+                u128 host = prefix >= width ? 0 : ones >> prefix;
+                r[n++] = (net_ref_t){ .start = start, .end = start | host, .b = (uint32_t)i,
+                                      .prefix = (uint8_t)prefix };
             }
         }
         qsort(r, n, sizeof(*r), net_ref_cmp);
-        size_t *stack = xmalloc((n ? n : 1) * sizeof(*stack));
         size_t depth = 0;
         for (size_t i = 0; i < n; i++) {
             while (depth && r[stack[depth - 1]].end < r[i].start)
@@ -240,8 +340,8 @@ static void warn_overlaps(build_t *b, const pol_set_t *s)
                 overlaps++;
                 if (warned++ < 10) {
                     char x[64], y[64];
-                    net_text(r[i].n, x, sizeof(x));
-                    net_text(r[top].n, y, sizeof(y));
+                    net_text(family, r[i].start, r[i].prefix, x, sizeof(x));
+                    net_text(family, r[top].start, r[top].prefix, y, sizeof(y));
                     warn(b, s->b[r[i].b].line,
                          "boundaries.%s: network %s overlaps %s of boundary %s", s->b[r[i].b].name,
                          x, y, s->b[r[top].b].name);
@@ -249,8 +349,8 @@ static void warn_overlaps(build_t *b, const pol_set_t *s)
             }
             stack[depth++] = i;
         }
-        free(stack);
     }
+    free(stack);
     if (overlaps > 10)
         warn(b, s->b[0].line, "boundaries: %zu overlapping networks in all (first 10 shown)",
              overlaps);
@@ -263,7 +363,8 @@ static void boundary_clear(pol_boundary_t *b)
         free(b->cities[i].city);
     free(b->cities);
     free(b->places);
-    free(b->nets);
+    free(b->nets4);
+    free(b->nets6);
     free(b->name);
 }
 
@@ -368,7 +469,8 @@ static uint32_t intern(interner_t *in, const uint16_t *idx, unsigned n)
     pol_decision_t *d = xmalloc(sizeof(*d) + n * sizeof(d->idx[0]));
     d->n = (uint16_t)n;
     memcpy(d->idx, idx, n * sizeof(*idx));
-    p->dec = xrealloc(p->dec, (p->ndec + 1) * sizeof(*p->dec));
+    if ((p->ndec & (p->ndec - 1)) == 0) /* 0, 1, 2, 4...: double */
+        p->dec = xrealloc(p->dec, (p->ndec ? 2 * (size_t)p->ndec : 1) * sizeof(*p->dec));
     p->dec[p->ndec] = d;
     in->slots[h] = ++p->ndec;
     return p->ndec - 1;
@@ -376,37 +478,27 @@ static uint32_t intern(interner_t *in, const uint16_t *idx, unsigned n)
 
 /* ---- table building -------------------------------------------------------------- */
 
-/* Merge stack: blocks arrive in address order covering the space; equal aligned
- * siblings are folded into their parent, so the result is the minimal list of maximal
- * blocks. */
+/* Run list: blocks arrive in address order covering the space; a block with the same
+ * decision as the one before extends its run. The table keeps only where runs start: the
+ * ECS scope (the widest aligned block around an address inside its run) is derived at
+ * lookup from the run's bounds, so blocks need not be kept one per CIDR prefix. */
 typedef struct {
     size_t n, cap;
     u128 *start;
-    uint8_t *prefix;
     uint32_t *dec;
     unsigned width;            /* 32 or 128 */
-} stack_t_;
+} runs_t;
 
-static void stack_push(stack_t_ *st, u128 start, unsigned prefix, uint32_t dec)
+static void run_push(runs_t *st, u128 start, uint32_t dec)
 {
-    while (st->n > 0 && prefix > 0) {
-        size_t t = st->n - 1;
-        u128 size = (u128)1 << (st->width - prefix);
-        if (st->prefix[t] != prefix || st->dec[t] != dec || st->start[t] + size != start ||
-            (st->start[t] & size))
-            break;
-        start = st->start[t];
-        prefix--;
-        st->n--;
-    }
+    if (st->n > 0 && st->dec[st->n - 1] == dec)
+        return;
     if (st->n == st->cap) {
         st->cap = st->cap ? st->cap * 2 : 1024;
         st->start = xrealloc(st->start, st->cap * sizeof(*st->start));
-        st->prefix = xrealloc(st->prefix, st->cap);
         st->dec = xrealloc(st->dec, st->cap * sizeof(*st->dec));
     }
     st->start[st->n] = start;
-    st->prefix[st->n] = (uint8_t)prefix;
     st->dec[st->n] = dec;
     st->n++;
 }
@@ -421,7 +513,7 @@ typedef struct {
     cnode_t *nodes;
     size_t n, cap;
     uint64_t *masks;           /* words per mask: see build_ctx_t.words */
-    size_t nmasks;
+    size_t nmasks, capmasks;
     unsigned words;
 } ctrie_t;
 
@@ -450,7 +542,10 @@ static void ctrie_add(ctrie_t *t, u128 addr, unsigned width, unsigned prefix, si
         cur = t->nodes[cur].child[bit];
     }
     if (!t->nodes[cur].first_mask) {
-        t->masks = xrealloc(t->masks, (t->nmasks + 1) * t->words * sizeof(*t->masks));
+        if (t->nmasks == t->capmasks) {
+            t->capmasks = t->capmasks ? t->capmasks * 2 : 64;
+            t->masks = xrealloc(t->masks, t->capmasks * t->words * sizeof(*t->masks));
+        }
         memset(t->masks + t->nmasks * t->words, 0, t->words * sizeof(*t->masks));
         t->nodes[cur].first_mask = (uint32_t)++t->nmasks;
     }
@@ -464,7 +559,7 @@ typedef struct {
     int32_t *loc_cache;        /* decision per location when no network applies */
     uint32_t nlocs;
     ctrie_t trie4, trie6;
-    stack_t_ st4, st6;
+    runs_t st4, st6;
     unsigned words;            /* uint64 words in an IP-boundary mask */
     uint64_t *acc;             /* scratch masks, one per trie depth (129 * words) */
     bool alias;                /* emitting an IPv6 range that aliases the IPv4 space */
@@ -502,7 +597,7 @@ static uint32_t leaf(build_ctx_t *c, uint32_t loc, const uint64_t *mask)
 
 /* Emit a geo block, split wherever a boundary network begins inside it. depth/node: the
  * trie position reached for the block's first `depth` bits; acc: masks accumulated. */
-static void emit(build_ctx_t *c, ctrie_t *t, stack_t_ *st, u128 addr, unsigned prefix,
+static void emit(build_ctx_t *c, ctrie_t *t, runs_t *st, u128 addr, unsigned prefix,
                  uint32_t loc, int32_t node, unsigned depth, const uint64_t *acc)
 {
     unsigned W = st->width;
@@ -529,7 +624,7 @@ static void emit(build_ctx_t *c, ctrie_t *t, stack_t_ *st, u128 addr, unsigned p
             int32_t ch = t->nodes[node].child[bit];
             u128 a = addr + (bit ? half : 0);
             if (ch < 0) {
-                stack_push(st, a, prefix + 1, leaf(c, loc, cur));
+                run_push(st, a, leaf(c, loc, cur));
             } else {
                 /* child masks are applied when emit() visits the child node */
                 uint64_t *save = xmemdup(cur, c->words * sizeof(*cur));
@@ -539,7 +634,7 @@ static void emit(build_ctx_t *c, ctrie_t *t, stack_t_ *st, u128 addr, unsigned p
         }
         return;
     }
-    stack_push(st, addr, prefix, leaf(c, loc, cur));
+    run_push(st, addr, leaf(c, loc, cur));
 }
 
 static int walk_cb(const geo_block_t *blk, void *ctx)
@@ -563,18 +658,17 @@ static int walk_cb(const geo_block_t *blk, void *ctx)
     return 0;
 }
 
-static void table_from_stack(pol_table_t *t, stack_t_ *st, bool v4)
+static void table_from_runs(pol_table_t *t, runs_t *st, bool v4)
 {
     t->n = st->n;
-    t->prefix = st->prefix;
-    t->dec = st->dec;
+    t->dec = xrealloc(st->dec, (st->n ? st->n : 1) * sizeof(*t->dec));
     if (v4) {
         t->start4 = xmalloc((st->n ? st->n : 1) * sizeof(*t->start4));
         for (size_t i = 0; i < st->n; i++)
             t->start4[i] = (uint32_t)st->start[i];
         free(st->start);
     } else {
-        t->start6 = st->start;
+        t->start6 = xrealloc(st->start, (st->n ? st->n : 1) * sizeof(*t->start6));
     }
     memset(st, 0, sizeof(*st));
 }
@@ -583,17 +677,65 @@ static void table_clear(pol_table_t *t)
 {
     free(t->start4);
     free(t->start6);
-    free(t->prefix);
     free(t->dec);
     memset(t, 0, sizeof(*t));
 }
 
 static size_t table_bytes(const pol_table_t *t, bool v4)
 {
-    return t->n * ((v4 ? 4 : 16) + 1 + 4);
+    return t->n * ((v4 ? 4 : 16) + 4);
 }
 
-static pol_policy_t *policy_build(const pol_set_t *s, const pol_key_t *key)
+static int loc_runs_cb(const geo_block_t *blk, void *ctx)
+{
+    pol_loc_runs_t *lr = ctx;
+    if (blk->family == AF_INET) {
+        if (lr->n4 && lr->loc4[lr->n4 - 1] == blk->loc)
+            return 0;
+        if (lr->n4 == lr->cap4) {
+            lr->cap4 = lr->cap4 ? lr->cap4 * 2 : 4096;
+            lr->start4 = xrealloc(lr->start4, lr->cap4 * sizeof(*lr->start4));
+            lr->loc4 = xrealloc(lr->loc4, lr->cap4 * sizeof(*lr->loc4));
+        }
+        lr->start4[lr->n4] = pol_v4(blk->addr);
+        lr->loc4[lr->n4++] = blk->loc;
+        return 0;
+    }
+    if (lr->n6 && lr->loc6[lr->n6 - 1] == blk->loc)
+        return 0;
+    if (lr->n6 == lr->cap6) {
+        lr->cap6 = lr->cap6 ? lr->cap6 * 2 : 4096;
+        lr->start6 = xrealloc(lr->start6, lr->cap6 * sizeof(*lr->start6));
+        lr->loc6 = xrealloc(lr->loc6, lr->cap6 * sizeof(*lr->loc6));
+    }
+    lr->start6[lr->n6] = pol_v6(blk->addr);
+    lr->loc6[lr->n6++] = blk->loc;
+    return 0;
+}
+
+static void loc_runs_free(pol_loc_runs_t *lr)
+{
+    if (!lr)
+        return;
+    free(lr->start4);
+    free(lr->loc4);
+    free(lr->start6);
+    free(lr->loc6);
+    free(lr);
+}
+
+/* A policy without IP networks decides on the location alone: one decision per location
+ * run, and equal neighbours merge as in emit(). */
+static void build_from_loc_runs(build_ctx_t *c, const pol_loc_runs_t *lr)
+{
+    for (size_t i = 0; i < lr->n4; i++)
+        run_push(&c->st4, lr->start4[i], decide(c, lr->loc4[i], NULL));
+    for (size_t i = 0; i < lr->n6; i++)
+        run_push(&c->st6, lr->start6[i],
+                 lr->loc6[i] == GEO_LOC_V4ALIAS ? POL_DEC_V4ALIAS : decide(c, lr->loc6[i], NULL));
+}
+
+static pol_policy_t *policy_build(pol_set_t *s, const pol_key_t *key)
 {
     pol_policy_t *p = xcalloc(1, sizeof(*p));
     p->key = *key;
@@ -618,15 +760,21 @@ static pol_policy_t *policy_build(const pol_set_t *s, const pol_key_t *key)
         if (bi < 0)
             continue;
         const pol_boundary_t *b = &s->b[bi];
-        for (size_t j = 0; j < b->nnets; j++) {
-            const pol_net_t *n = &b->nets[j];
-            if (n->family == AF_INET)
-                ctrie_add(&c.trie4, n->v4, 32, n->prefix, (size_t)bi);
-            else
-                ctrie_add(&c.trie6, n->v6, 128, n->prefix, (size_t)bi);
-        }
+        for (size_t j = 0; j < b->nnets4; j++)
+            ctrie_add(&c.trie4, b->nets4[j].addr, 32, b->nets4[j].prefix, (size_t)bi);
+        for (size_t j = 0; j < b->nnets6; j++)
+            ctrie_add(&c.trie6, b->nets6[j].addr, 128, b->nets6[j].prefix, (size_t)bi);
     }
-    if (s->geo) {
+    bool geo_only = s->building && c.trie4.n == 0 && c.trie6.n == 0;
+    if (s->geo && geo_only && s->geo_only_built++ == 1 && !s->loc_runs) {
+        /* a second policy on the location alone: walk the GeoIP tree once more, into
+         * location runs that this one and every further one reuse (pol_set_build) */
+        s->loc_runs = xcalloc(1, sizeof(*s->loc_runs));
+        geo_walk(s->geo, loc_runs_cb, s->loc_runs);
+    }
+    if (s->geo && geo_only && s->loc_runs) {
+        build_from_loc_runs(&c, s->loc_runs);
+    } else if (s->geo) {
         geo_walk(s->geo, walk_cb, &c);
     } else {
         geo_block_t all4 = { .family = AF_INET, .prefix = 0, .loc = GEO_LOC_UNKNOWN };
@@ -634,8 +782,8 @@ static pol_policy_t *policy_build(const pol_set_t *s, const pol_key_t *key)
         walk_cb(&all4, &c);
         walk_cb(&all6, &c);
     }
-    table_from_stack(&p->t4, &c.st4, true);
-    table_from_stack(&p->t6, &c.st6, false);
+    table_from_runs(&p->t4, &c.st4, true);
+    table_from_runs(&p->t6, &c.st6, false);
     p->uniform = p->ndec <= 1;
     if (p->ndec == 0) /* cannot happen: every address gets a decision */
         intern(&c.in, NULL, 0);
@@ -701,28 +849,31 @@ void pol_route_decide(const pol_route_t *r, int family, const uint8_t *addr, pol
         res->scope = 0;
         return;
     }
+    uint32_t v4;
+    unsigned off = 0;
     if (family == AF_INET6) {
-        size_t i = search6(&p->t6, pol_v6(addr));
-        if (p->t6.dec[i] != POL_DEC_V4ALIAS) {
-            res->d = p->dec[p->t6.dec[i]];
-            res->scope = p->t6.prefix[i];
+        u128 a = pol_v6(addr);
+        const pol_table_t *t = &p->t6;
+        size_t i = search6(t, a);
+        if (t->dec[i] != POL_DEC_V4ALIAS) {
+            res->d = p->dec[t->dec[i]];
+            res->scope = (uint8_t)pol_scope128(a, t->start6[i],
+                                               i + 1 < t->n ? t->start6[i + 1] - 1 : ~(u128)0);
             return;
         }
-        uint32_t v4;
-        unsigned off;
         if (!geo_v6_to_v4(addr, &v4, &off)) { /* cannot happen: aliases come from geo */
             res->d = p->dec[0];
             res->scope = 128;
             return;
         }
-        size_t j = search4(&p->t4, v4);
-        res->d = p->dec[p->t4.dec[j]];
-        res->scope = (uint8_t)(off + p->t4.prefix[j]);
-        return;
+    } else {
+        v4 = pol_v4(addr);
     }
-    size_t i = search4(&p->t4, pol_v4(addr));
-    res->d = p->dec[p->t4.dec[i]];
-    res->scope = p->t4.prefix[i];
+    const pol_table_t *t = &p->t4;
+    size_t j = search4(t, v4);
+    res->d = p->dec[t->dec[j]];
+    res->scope = (uint8_t)(off + pol_scope32(v4, t->start4[j],
+                                             j + 1 < t->n ? t->start4[j + 1] - 1 : UINT32_MAX));
 }
 
 static uint64_t next_rand(uint64_t *s)
@@ -936,14 +1087,90 @@ static bool key_equal(const pol_key_t *a, const pol_key_t *b)
     return true;
 }
 
-/* The table for a key: an existing one, or a new one compiled now. */
-static const pol_policy_t *policy_get(pol_set_t *s, const pol_key_t *key)
+static const pol_policy_t *policy_find(const pol_set_t *s, const pol_key_t *key)
 {
     for (size_t k = 0; k < s->npolicies; k++)
         if (key_equal(&s->policies[k]->key, key))
             return s->policies[k];
-    s->policies = xrealloc(s->policies, (s->npolicies + 1) * sizeof(*s->policies));
-    pol_policy_t *p = policy_build(s, key);
+    return NULL;
+}
+
+/* Decision d of an all-up table for the health state of key (the `up` step of pol_eval):
+ * down answers leave the matches; when none is left, or none matched, the fallback
+ * answers that are up. Only for keys without closest and select, whose decisions are the
+ * whole list of matches (or the fallback list). */
+static unsigned derive_decision(const pol_key_t *k, const pol_decision_t *d, uint16_t *out)
+{
+    uint64_t all = k->nanswers >= 64 ? ~(uint64_t)0 : ((uint64_t)1 << k->nanswers) - 1;
+    uint64_t down = (k->down & all) == all ? 0 : k->down; /* fail open */
+    unsigned n = 0;
+    for (uint16_t i = 0; i < d->n; i++)
+        if (!(down >> d->idx[i] & 1))
+            out[n++] = d->idx[i];
+    if (n == 0 && d->n > 0 && k->boundary[d->idx[0]] >= 0) /* matches, all down: fallback */
+        for (uint16_t i = 0; i < k->nanswers; i++)
+            if (k->boundary[i] < 0 && !(down >> i & 1))
+                out[n++] = i;
+    return n;
+}
+
+/* A health state's table from the all-up table of the same key, run by run, instead of
+ * walking the GeoIP tree again: the new decision depends on the old one alone. Adjacent
+ * runs that now agree merge, so the result is what policy_build() gives. */
+static pol_policy_t *policy_derive(const pol_policy_t *base, const pol_key_t *key)
+{
+    pol_policy_t *p = xcalloc(1, sizeof(*p));
+    p->key = *key;
+    interner_t in = { .p = p, .mask = 63 };
+    in.slots = xcalloc(in.mask + 1, sizeof(*in.slots));
+    uint32_t *map = xmalloc(base->ndec * sizeof(*map)); /* base id -> new id, lazily */
+    memset(map, 0xFF, base->ndec * sizeof(*map));
+    uint16_t idx[64];
+    if (base->uniform) {
+        intern(&in, idx, derive_decision(key, base->dec[0], idx));
+    } else {
+        runs_t st[2] = { { .width = 32 }, { .width = 128 } };
+        const pol_table_t *t[2] = { &base->t4, &base->t6 };
+        for (int f = 0; f < 2; f++) {
+            for (size_t i = 0; i < t[f]->n; i++) {
+                uint32_t d = t[f]->dec[i];
+                if (d != POL_DEC_V4ALIAS) {
+                    if (map[d] == UINT32_MAX)
+                        map[d] = intern(&in, idx, derive_decision(key, base->dec[d], idx));
+                    d = map[d];
+                }
+                run_push(&st[f], f ? t[f]->start6[i] : t[f]->start4[i], d);
+            }
+        }
+        table_from_runs(&p->t4, &st[0], true);
+        table_from_runs(&p->t6, &st[1], false);
+    }
+    p->uniform = p->ndec <= 1;
+    if (p->uniform) {
+        table_clear(&p->t4);
+        table_clear(&p->t6);
+    }
+    free(map);
+    free(in.slots);
+    return p;
+}
+
+/* The table for a key: an existing one, or a new one compiled now. */
+static const pol_policy_t *policy_get(pol_set_t *s, const pol_key_t *key)
+{
+    const pol_policy_t *found = policy_find(s, key);
+    if (found)
+        return found;
+    const pol_policy_t *base = NULL;
+    if (key->down && !key->closest && key->select == 0 && !s->walk_only) {
+        pol_key_t up = *key;
+        up.down = 0;
+        base = policy_find(s, &up);
+    }
+    if ((s->npolicies & (s->npolicies - 1)) == 0) /* 0, 1, 2, 4...: double */
+        s->policies = xrealloc(s->policies,
+                               (s->npolicies ? 2 * s->npolicies : 1) * sizeof(*s->policies));
+    pol_policy_t *p = base ? policy_derive(base, key) : policy_build(s, key);
     s->policies[s->npolicies] = p;
     /* The counts are read by status and metrics while a health change adds a table. */
     __atomic_store_n(&s->npolicies, s->npolicies + 1, __ATOMIC_RELAXED);
@@ -995,9 +1222,13 @@ int pol_set_build(pol_set_t **out, const conf_t *conf, const geo_db_t *geo, pol_
         }
     }
     /* One table per distinct key. */
+    s->building = true;
     for (size_t i = 0; i < s->nroutes && rc == 0; i++)
         s->routes[i].policy = policy_get(s, &keys[i]);
+    s->building = false;
     free(keys);
+    loc_runs_free(s->loc_runs); /* health changes later walk the GeoIP tree */
+    s->loc_runs = NULL;
     if (rc < 0) {
         pol_set_free(s);
         return rc;

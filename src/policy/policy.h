@@ -8,11 +8,12 @@
  * closest (haversine from the client's coordinates) → weighted shuffle → select N.
  * Everything but the shuffle depends only on where the client is, so pol_set_build()
  * evaluates the chain once per GeoIP location (and per IP-boundary network) and stores
- * the result in a prefix table over the address space in which adjacent blocks with the
- * same result are merged. A query then costs one binary search: it yields the ordered
- * answer list and the prefix length of the widest block that gets the same list (the ECS
- * scope). Routes whose chains are the same function of the location (same boundaries,
- * locations, options) share one table, so cost grows with distinct policies, not names.
+ * the result as a table of runs over the address space: maximal ranges of addresses with
+ * the same result, one entry each. A query then costs one binary search: it yields the
+ * ordered answer list, and the run's bounds give the prefix length of the widest aligned
+ * block around the address that gets the same list (the ECS scope). Routes whose chains
+ * are the same function of the location (same boundaries, locations, options; the answers'
+ * values do not count) share one table, so cost grows with distinct policies, not names.
  *
  * Threads: a built set is immutable; any number of threads may call the lookups.
  */
@@ -94,9 +95,10 @@ unsigned pol_route_order(const pol_route_t *r, const pol_result_t *res, uint64_t
  * rebuilt for that health state (or an existing one with the same key reused) and
  * swapped in atomically; queries keep using the old table until then and never block.
  * Down answers leave the chain before the boundaries; when every answer is down, all are
- * kept (fail open). Control plane only (one writer at a time): allocates, takes about as
- * long as the initial compile of one policy. Old tables stay owned by the set until
- * pol_set_free(). Returns 0, or ERR_INVAL for a mask naming answers the route lacks.
+ * kept (fail open). Control plane only (one writer at a time): allocates; for a route
+ * without closest and select the table is derived from the all-up one (a pass over its
+ * runs), otherwise compiled as at load (a GeoIP walk). Old tables stay owned by the set
+ * until pol_set_free(). Returns 0, or ERR_INVAL for a mask naming answers the route lacks.
  */
 int pol_route_set_down(pol_set_t *s, const pol_route_t *r, uint64_t down) ATTR_NONNULL(1, 2);
 

@@ -4,13 +4,16 @@
 
 typedef unsigned __int128 u128;
 
-/* A network of an IP boundary. */
+/* A network of an IP boundary, per family (compact: a boundary may hold millions). */
 typedef struct {
-    int family;
+    uint32_t addr;             /* host order */
     uint8_t prefix;
-    uint32_t v4;               /* host order */
-    u128 v6;
-} pol_net_t;
+} pol_net4_t;
+
+typedef struct {
+    u128 addr;
+    uint8_t prefix;
+} pol_net6_t;
 
 typedef struct {
     char cc[3];
@@ -24,18 +27,20 @@ typedef struct {
     size_t nplaces;
     pol_city_t *cities;
     size_t ncities;
-    pol_net_t *nets;
-    size_t nnets;
+    pol_net4_t *nets4;
+    size_t nnets4, cap4;
+    pol_net6_t *nets6;
+    size_t nnets6, cap6;
     unsigned line;
 } pol_boundary_t;
 
-/* Address → decision table for one family: sorted block starts, their prefix lengths and
- * decision ids. Blocks cover the whole space. */
+/* Address → decision table for one family: sorted starts of runs (maximal ranges with
+ * one decision; neighbouring runs differ) and their decision ids. Runs cover the whole
+ * space; run i ends where run i + 1 starts. */
 typedef struct {
     size_t n;
     uint32_t *start4;          /* AF_INET */
     u128 *start6;              /* AF_INET6 */
-    uint8_t *prefix;
     uint32_t *dec;
 } pol_table_t;
 
@@ -60,8 +65,23 @@ struct pol_policy {
     bool uniform;              /* one decision for every address: scope 0 */
 };
 
+/* The GeoIP walk as runs of one location, per family (IPv6 alias regions keep
+ * GEO_LOC_V4ALIAS). Built while pol_set_build() compiles a second policy without IP
+ * networks, so that each further one is a pass over these arrays instead of a walk of
+ * the GeoIP tree; freed when the build ends. */
+typedef struct {
+    size_t n4, n6, cap4, cap6;
+    uint32_t *start4, *loc4;
+    u128 *start6;
+    uint32_t *loc6;
+} pol_loc_runs_t;
+
 struct pol_set {
     const geo_db_t *geo;
+    bool building;             /* inside pol_set_build() */
+    bool walk_only;            /* tests: compile health states from the GeoIP walk too */
+    pol_loc_runs_t *loc_runs;  /* during pol_set_build() only, or NULL */
+    size_t geo_only_built;     /* policies pol_set_build() compiled without IP networks */
     pol_boundary_t *b;
     size_t nb;
     pol_route_t *routes;
@@ -100,4 +120,42 @@ static inline u128 pol_v6(const uint8_t *a)
     for (int i = 0; i < 16; i++)
         v = v << 8 | a[i];
     return v;
+}
+
+/*
+ * ECS scope of address a inside the run [lo, hi] (lo <= a <= hi): the prefix length of
+ * the widest aligned block that holds a and lies inside the run. Clearing the low j bits
+ * of a stays >= lo while j <= max(msb(a ^ lo), ctz(lo)); setting them stays <= hi while
+ * j <= max(msb(a ^ hi), cto(hi)); the scope is the width minus the smaller bound.
+ */
+static inline unsigned pol_scope32(uint32_t a, uint32_t lo, uint32_t hi)
+{
+    uint32_t d = a ^ lo, e = a ^ hi;
+    unsigned kl = d ? 31u - (unsigned)__builtin_clz(d) : 0;
+    unsigned tl = lo ? (unsigned)__builtin_ctz(lo) : 32;
+    unsigned kh = e ? 31u - (unsigned)__builtin_clz(e) : 0;
+    unsigned th = ~hi ? (unsigned)__builtin_ctz(~hi) : 32;
+    unsigned jl = kl > tl ? kl : tl, jh = kh > th ? kh : th;
+    return 32 - (jl < jh ? jl : jh);
+}
+
+static inline unsigned pol_msb128(u128 x) /* x != 0 */
+{
+    uint64_t h = (uint64_t)(x >> 64), l = (uint64_t)x;
+    return h ? 127u - (unsigned)__builtin_clzll(h) : 63u - (unsigned)__builtin_clzll(l);
+}
+
+static inline unsigned pol_ctz128(u128 x) /* 128 for 0 */
+{
+    uint64_t h = (uint64_t)(x >> 64), l = (uint64_t)x;
+    return l ? (unsigned)__builtin_ctzll(l) : h ? 64u + (unsigned)__builtin_ctzll(h) : 128;
+}
+
+static inline unsigned pol_scope128(u128 a, u128 lo, u128 hi)
+{
+    u128 d = a ^ lo, e = a ^ hi;
+    unsigned kl = d ? pol_msb128(d) : 0, tl = pol_ctz128(lo);
+    unsigned kh = e ? pol_msb128(e) : 0, th = pol_ctz128(~hi);
+    unsigned jl = kl > tl ? kl : tl, jh = kh > th ? kh : th;
+    return 128 - (jl < jh ? jl : jh);
 }

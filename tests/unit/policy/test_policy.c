@@ -1,12 +1,15 @@
 /* The filter chain and the compiled tables, on the small generated City database. */
 #include <arpa/inet.h>
 #include <math.h>
+#include <stdlib.h>
+#include <unistd.h>
 
 #include "common/err.h"
 #include "conf/conf.h"
 #include "dns/rrtype.h"
 #include "geo/geo_test_util.h"
 #include "policy/policy.h"
+#include "policy/policy_internal.h"
 #include "tap.h"
 #include "zone/zone.h"
 
@@ -87,6 +90,337 @@ static const char *list(const char *route, const char *addr, unsigned *scope)
     if (scope)
         *scope = r.scope;
     return buf;
+}
+
+/* The scope of an address in a run, against the definition: the widest aligned block
+ * around the address that stays inside the run. */
+static unsigned scope_slow(u128 a, u128 lo, u128 hi, unsigned width)
+{
+    u128 ones = width == 32 ? 0xFFFFFFFFu : ~(u128)0;
+    for (unsigned p = 0; p <= width; p++) {
+        u128 host = p == width ? 0 : ones >> p;
+        if ((a & ~host) >= lo && (a | host) <= hi)
+            return p;
+    }
+    return width + 1; /* a outside [lo, hi] */
+}
+
+static void test_scope(void)
+{
+    uint64_t x = 0x9E3779B97F4A7C15ull;
+    unsigned bad32 = 0, bad128 = 0;
+    for (int i = 0; i < 200000; i++) {
+        /* xorshift; mask out random low bits so aligned bounds are common */
+        u128 v[3];
+        for (int k = 0; k < 3; k++) {
+            x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+            u128 r = (u128)x << 64 | (x * 0x2545F4914F6CDD1Dull);
+            unsigned clear = (unsigned)(x >> 57); /* 0..127 */
+            v[k] = r & (~(u128)0 << clear);
+            if (k == 2 && (x & 1))
+                v[k] |= ~(~(u128)0 << clear); /* a run ending on all ones */
+        }
+        /* sort so that lo <= a <= hi */
+        for (int k = 0; k < 2; k++)
+            for (int m = 0; m < 2 - k; m++)
+                if (v[m] > v[m + 1]) {
+                    u128 t = v[m];
+                    v[m] = v[m + 1];
+                    v[m + 1] = t;
+                }
+        if (pol_scope128(v[1], v[0], v[2]) != scope_slow(v[1], v[0], v[2], 128))
+            bad128++;
+        uint32_t w[3] = { (uint32_t)(v[0] >> 96), (uint32_t)(v[1] >> 96), (uint32_t)(v[2] >> 96) };
+        if (pol_scope32(w[1], w[0], w[2]) != scope_slow(w[1], w[0], w[2], 32))
+            bad32++;
+    }
+    is_int(bad32, 0, "IPv4 scope from the run's bounds agrees with the definition (200,000 runs)");
+    is_int(bad128, 0, "IPv6 scope from the run's bounds agrees with the definition (200,000 runs)");
+    is_int(pol_scope32(5, 0, UINT32_MAX), 0, "the whole space: scope 0");
+    is_int(pol_scope32(0x01020380, 0x01020380, 0x010203FF), 25, "a run that is one /25");
+    is_int(pol_scope32(0x01020381, 0x01020380, 0x01020400), 25, "...one address longer: still /25");
+    is_int(pol_scope32(0x01020400, 0x01020380, 0x01020400), 32, "...and its last address is a /32");
+    is_int(pol_scope128(7, 7, 7), 128, "a one-address IPv6 run: /128");
+}
+
+/* A name and type routed twice is an error naming the repeat and the first declaration
+ * (checked by sorting, so it stays cheap with thousands of routes). */
+static void test_duplicate_routes(void)
+{
+    char err[600];
+    struct {
+        const char *y, *want;
+    } cases[] = {
+        { "zones:\n  a.:\n    file: f\n    routes:\n      w: {A: {answers: [1.2.3.4]}}\n"
+          "      x: {A: {answers: [1.2.3.4]}}\n      W: {A: {answers: [1.2.3.5]}}\n",
+          "t.yaml:7: zones.a..routes.W.A: route declared twice (also at line 5)" },
+        { "zones:\n  a.:\n    file: f\n    routes:\n      w: {A: {answers: [1.2.3.4]},\n"
+          "          AAAA: {answers: [\"::1\"]}}\n      v: {AAAA: {answers: [\"::1\"]}}\n"
+          "      V: {AAAA: {answers: [\"::2\"]}}\n      u: {A: {answers: [1.2.3.4]}}\n",
+          "t.yaml:8: zones.a..routes.V.AAAA: route declared twice (also at line 7)" },
+    };
+    for (size_t i = 0; i < ARRAY_SIZE(cases); i++) {
+        conf_t *c = conf_load_buffer(cases[i].y, strlen(cases[i].y), "t.yaml", ".", err, sizeof(err));
+        ok(!c && !strcmp(err, cases[i].want), "duplicate route: %s (%s)", cases[i].want, c ? "loaded" : err);
+        conf_free(c);
+    }
+    /* 5,000 routes, distinct but for one pair far apart */
+    size_t cap = 5000 * 60 + 200, o = 0;
+    char *y = malloc(cap);
+    o += (size_t)snprintf(y + o, cap - o, "zones:\n  a.:\n    file: f\n    routes:\n");
+    for (int i = 0; i < 5000; i++)
+        o += (size_t)snprintf(y + o, cap - o, "      n%d: {A: {answers: [1.2.3.4]}}\n", i == 4999 ? 17 : i);
+    conf_t *c = conf_load_buffer(y, o, "t.yaml", ".", err, sizeof(err));
+    ok(!c && strstr(err, "t.yaml:5004: zones.a..routes.n17.A: route declared twice (also at line 22)"),
+       "a repeat among 5,000 routes is found (%s)", c ? "loaded" : err);
+    conf_free(c);
+    o = 0;
+    o += (size_t)snprintf(y + o, cap - o, "zones:\n  a.:\n    file: f\n    routes:\n");
+    for (int i = 0; i < 5000; i++)
+        o += (size_t)snprintf(y + o, cap - o, "      n%d: {A: {answers: [1.2.3.4]}}\n", i);
+    c = conf_load_buffer(y, o, "t.yaml", ".", err, sizeof(err));
+    ok(c && c->nzones == 1 && c->zones[0].nroutes == 5000 && c->zones[0].routes[4999].line == 5004,
+       "5,000 distinct routes load in order");
+    conf_free(c);
+    free(y);
+}
+
+static bool tables_equal(const pol_policy_t *a, const pol_policy_t *b)
+{
+    if (a->ndec != b->ndec || a->uniform != b->uniform || a->t4.n != b->t4.n || a->t6.n != b->t6.n)
+        return false;
+    for (uint32_t i = 0; i < a->ndec; i++)
+        if (a->dec[i]->n != b->dec[i]->n ||
+            memcmp(a->dec[i]->idx, b->dec[i]->idx, a->dec[i]->n * sizeof(a->dec[i]->idx[0])))
+            return false;
+    return (!a->t4.n || (!memcmp(a->t4.start4, b->t4.start4, a->t4.n * sizeof(uint32_t)) &&
+                         !memcmp(a->t4.dec, b->t4.dec, a->t4.n * sizeof(uint32_t)))) &&
+           (!a->t6.n || (!memcmp(a->t6.start6, b->t6.start6, a->t6.n * sizeof(u128)) &&
+                         !memcmp(a->t6.dec, b->t6.dec, a->t6.n * sizeof(uint32_t))));
+}
+
+/* From the second policy on the location alone, pol_set_build() compiles from location
+ * runs collected once instead of walking the GeoIP tree: the tables must be the same. */
+static void test_loc_runs(const geo_db_t *geo)
+{
+    char err[600];
+    const char *routes[] = {
+        "      u: { A: { answers: [ {value: 192.0.2.1, boundary: USA}, {value: 192.0.2.3} ] } }\n",
+        "      e: { A: { answers: [ {value: 192.0.2.1, boundary: EUR}, {value: 192.0.2.2, boundary: USA},"
+        " {value: 192.0.2.3} ] } }\n",
+        "      n: { A: { closest: true, answers: [ {value: 192.0.2.1, location: [34.05, -118.24]},"
+        " {value: 192.0.2.2, location: JP} ] } }\n",
+        "      c: { A: { answers: [ {value: 192.0.2.1, boundary: LA}, {value: 192.0.2.2} ] } }\n",
+    };
+    const char *head = "boundaries: {USA: [US], EUR: [EU], LA: [\"US/Los Angeles\"]}\n"
+                       "zones:\n  example.com:\n    file: /nonexistent\n    routes:\n";
+    char all[2000];
+    snprintf(all, sizeof(all), "%s%s%s%s%s", head, routes[0], routes[1], routes[2], routes[3]);
+    conf_t *ca = conf_load_buffer(all, strlen(all), "t.yaml", ".", err, sizeof(err));
+    pol_set_t *sa = NULL;
+    ok(ca && pol_set_build(&sa, ca, geo, NULL, NULL, err, sizeof(err)) == 0 && sa->npolicies == 4,
+       "four policies on the location alone");
+    for (size_t i = 1; sa && i < 4; i++) {
+        char one[1000];
+        snprintf(one, sizeof(one), "%s%s", head, routes[i]);
+        conf_t *c1 = conf_load_buffer(one, strlen(one), "t.yaml", ".", err, sizeof(err));
+        pol_set_t *s1 = NULL;
+        if (c1 && pol_set_build(&s1, c1, geo, NULL, NULL, err, sizeof(err)) == 0)
+            ok(tables_equal(sa->routes[i].policy, s1->routes[0].policy),
+               "policy %zu from location runs equals the one from the GeoIP walk (%zu runs)", i,
+               s1->routes[0].policy->t4.n + s1->routes[0].policy->t6.n);
+        else
+            ok(0, "route %zu alone compiles (%s)", i, err);
+        pol_set_free(s1);
+        conf_free(c1);
+    }
+    ok(sa && !sa->loc_runs, "the location runs are freed after the build");
+    /* A set with one such policy never collects them, not even on a health change. */
+    char one[1000];
+    snprintf(one, sizeof(one), "%s%s", head, routes[1]);
+    conf_t *c1 = conf_load_buffer(one, strlen(one), "t.yaml", ".", err, sizeof(err));
+    pol_set_t *s1 = NULL;
+    if (c1 && pol_set_build(&s1, c1, geo, NULL, NULL, err, sizeof(err)) == 0) {
+        pol_route_set_down(s1, &s1->routes[0], 1);
+        pol_route_set_down(s1, &s1->routes[0], 2);
+        ok(!s1->loc_runs && s1->npolicies == 3, "health changes walk the GeoIP tree (%zu tables)",
+           s1->npolicies);
+    } else {
+        ok(0, "route 1 alone compiles (%s)", err);
+    }
+    pol_set_free(s1);
+    conf_free(c1);
+    pol_set_free(sa);
+    conf_free(ca);
+}
+
+/* A health state's table is derived from the all-up table (no closest, no select): it
+ * must equal the one compiled from the GeoIP walk, for every mask of down answers. */
+static void test_derived_health(const geo_db_t *geo)
+{
+    char err[600];
+    conf_t *c = conf_load_buffer(yaml, strlen(yaml), "t.yaml", ".", err, sizeof(err));
+    pol_set_t *a = NULL, *w = NULL;
+    if (!c || pol_set_build(&a, c, geo, NULL, NULL, err, sizeof(err)) < 0 ||
+        pol_set_build(&w, c, geo, NULL, NULL, err, sizeof(err)) < 0) {
+        ok(0, "sets compile (%s)", err);
+        return;
+    }
+    w->walk_only = true;
+    const char *names[] = { "union", "ipgeo", "nofb", "city", "same", "mx" };
+    for (size_t i = 0; i < ARRAY_SIZE(names); i++) {
+        const pol_route_t *ra = NULL, *rw = NULL;
+        for (size_t j = 0; j < a->nroutes; j++)
+            if (!strcmp(a->routes[j].conf->name, names[i]))
+                ra = &a->routes[j], rw = &w->routes[j];
+        unsigned bad = 0, derived = 0;
+        size_t before = a->npolicies;
+        for (uint64_t m = 1; ra && m < ((uint64_t)1 << ra->nanswers); m++) {
+            pol_route_set_down(a, ra, m);
+            pol_route_set_down(w, rw, m);
+            bad += !tables_equal(pol_route_policy(ra), pol_route_policy(rw));
+        }
+        derived = (unsigned)(a->npolicies - before);
+        ok(ra && bad == 0 && derived > 0,
+           "%s: %u health states derived from the all-up table equal the GeoIP walk's", names[i],
+           derived);
+        if (ra)
+            pol_route_set_down(a, ra, 0), pol_route_set_down(w, rw, 0);
+    }
+    pol_set_free(a);
+    pol_set_free(w);
+    conf_free(c);
+}
+
+/* Write text to a new temporary file; returns its path (static buffer per slot). */
+static const char *tmpfile_with(int slot, const char *text)
+{
+    static char paths[4][64];
+    snprintf(paths[slot], sizeof(paths[slot]), "/tmp/geocast-test-nets-XXXXXX");
+    int fd = mkstemp(paths[slot]);
+    FILE *f = fd >= 0 ? fdopen(fd, "w") : NULL;
+    if (!f)
+        return "/nonexistent";
+    fputs(text, f);
+    fclose(f);
+    return paths[slot];
+}
+
+/* boundaries.<name>: { networks_file: FILE }: one network per line, '#' comments, errors
+ * as FILE:LINE. */
+static void test_networks_file(const geo_db_t *geo)
+{
+    char err[600], y[1200];
+    const char *nets = tmpfile_with(0, "# customers\n"
+                                       "\n"
+                                       "1.2.3.128/25   # Brussels office\n"
+                                       "  5.8.0.0/16\n"
+                                       "2a00:1000:1::/48\r\n"
+                                       "\t9.9.9.9/32\n");
+    snprintf(y, sizeof(y),
+             "boundaries:\n  big: { networks_file: %s }\n  USA: [US]\n"
+             "zones:\n  example.com:\n    file: /nonexistent\n    routes:\n"
+             "      a: { A: { answers: [ {value: 192.0.2.1, boundary: big}, {value: 192.0.2.3} ] } }\n"
+             "      b: { A: { answers: [ {value: 192.0.2.1, boundary: big},\n"
+             "                           {value: 192.0.2.2, boundary: USA}, {value: 192.0.2.3} ] } }\n",
+             nets);
+    conf_t *c = conf_load_buffer(y, strlen(y), "t.yaml", ".", err, sizeof(err));
+    ok(c && c->nboundaries == 2 && c->boundaries[0].networks_file &&
+           !strcmp(c->boundaries[0].networks_file, nets) && c->boundaries[0].nentries == 0,
+       "networks_file is kept as a path (%s)", c ? "" : err);
+    pol_set_t *s = NULL;
+    warnings = 0;
+    is_int(c ? pol_set_build(&s, c, geo, count_warn, NULL, err, sizeof(err)) : -1, 0,
+           "a boundary from a networks file compiles (%s)", s ? "" : err);
+    is_int(warnings, 0, "no warning");
+    if (s) {
+        pol_set_t *keep = set;
+        set = s;
+        unsigned sc;
+        is_str(list("a", "1.2.3.129", &sc), "1", "an address in a listed network matches");
+        is_int(sc, 25, "...with the network's scope");
+        is_str(list("a", "1.2.3.1", NULL), "2", "its neighbour outside does not");
+        is_str(list("a", "5.8.200.1", NULL), "1", "indented line: 5.8.0.0/16");
+        is_str(list("a", "9.9.9.9", &sc), "1", "tab-indented /32");
+        is_int(sc, 32, "...scope /32");
+        is_str(list("a", "2a00:1000:1::5", NULL), "1", "IPv6 line with CRLF");
+        is_str(list("a", "2a00:1000:2::5", NULL), "2", "IPv6 outside: fallback");
+        is_str(list("b", "1.2.3.1", NULL), "2", "file and geo boundaries together: US client");
+        is_str(list("b", "9.9.9.9", NULL), "1", "...listed client");
+        set = keep;
+        pol_set_free(s);
+    }
+    conf_free(c);
+
+    struct {
+        const char *file, *want_fmt;
+    } bad[] = {
+        { "1.2.3.0/24\n# ok\nUS\n", "%s:3: boundaries.big: bad network 'US'" },
+        { "\n\n1.2.3.0/24 1.2.4.0/24\n", "%s:3: boundaries.big: bad network '1.2.3.0/24 1.2.4.0/24'" },
+        { "1.2.3.4/24\n", "%s:1: boundaries.big: network '1.2.3.4/24' has bits set beyond /24" },
+        { "10.0.0.0/8\n2001:db8::/129\n", "%s:2: boundaries.big: bad network '2001:db8::/129'" },
+        { "1.2.3.0/+24\n", "%s:1: boundaries.big: bad network '1.2.3.0/+24'" },
+    };
+    for (size_t i = 0; i < ARRAY_SIZE(bad); i++) {
+        const char *f = tmpfile_with(1, bad[i].file);
+        char want[300];
+        snprintf(want, sizeof(want), bad[i].want_fmt, f);
+        snprintf(y, sizeof(y), "boundaries: {big: {networks_file: %s}}\nzones: {a.: {file: f}}\n", f);
+        c = conf_load_buffer(y, strlen(y), "t.yaml", ".", err, sizeof(err));
+        s = NULL;
+        int rc = c ? pol_set_build(&s, c, geo, NULL, NULL, err, sizeof(err)) : -1;
+        ok(rc < 0 && !strcmp(err, want), "networks file rejected: %s (%s)", want, err);
+        pol_set_free(s);
+        conf_free(c);
+        unlink(f);
+    }
+    /* a missing file names the config line and key */
+    snprintf(y, sizeof(y), "boundaries:\n  big: {networks_file: /nonexistent/nets.txt}\nzones: {a.: {file: f}}\n");
+    c = conf_load_buffer(y, strlen(y), "t.yaml", ".", err, sizeof(err));
+    s = NULL;
+    ok(c && pol_set_build(&s, c, geo, NULL, NULL, err, sizeof(err)) < 0 &&
+           strstr(err, "t.yaml:2: boundaries.big.networks_file: cannot open /nonexistent/nets.txt"),
+       "missing networks file (%s)", err);
+    conf_free(c);
+    /* a device or a pipe is refused (it could be endless) */
+    snprintf(y, sizeof(y), "boundaries:\n  big: {networks_file: /dev/zero}\nzones: {a.: {file: f}}\n");
+    c = conf_load_buffer(y, strlen(y), "t.yaml", ".", err, sizeof(err));
+    s = NULL;
+    ok(c && pol_set_build(&s, c, geo, NULL, NULL, err, sizeof(err)) < 0 &&
+           strstr(err, "t.yaml:2: boundaries.big.networks_file: /dev/zero is not a regular file"),
+       "a device as networks file is refused (%s)", err);
+    conf_free(c);
+    /* an empty file is accepted with a warning */
+    const char *empty = tmpfile_with(1, "# nothing yet\n\n");
+    snprintf(y, sizeof(y), "boundaries: {big: {networks_file: %s}}\nzones: {a.: {file: f}}\n", empty);
+    c = conf_load_buffer(y, strlen(y), "t.yaml", ".", err, sizeof(err));
+    s = NULL;
+    warnings = 0;
+    ok(c && pol_set_build(&s, c, geo, count_warn, NULL, err, sizeof(err)) == 0 && warnings == 1,
+       "a networks file without networks loads, with a warning");
+    pol_set_free(s);
+    conf_free(c);
+    unlink(empty);
+    /* config errors */
+    const char *badconf[][2] = {
+        { "boundaries: {big: {networks_file: x, extra: 1}}\nzones: {a.: {file: f}}\n",
+          "t.yaml:1: boundaries.big.extra: unknown key" },
+        { "boundaries: {big: {}}\nzones: {a.: {file: f}}\n", "boundaries.big: needs 'networks_file'" },
+        { "boundaries: {big: {networks_file: [a]}}\nzones: {a.: {file: f}}\n",
+          "boundaries.big.networks_file: expected a file name" },
+    };
+    for (size_t i = 0; i < ARRAY_SIZE(badconf); i++) {
+        c = conf_load_buffer(badconf[i][0], strlen(badconf[i][0]), "t.yaml", ".", err, sizeof(err));
+        ok(!c && strstr(err, badconf[i][1]), "config rejected: %s (%s)", badconf[i][1], err);
+        conf_free(c);
+    }
+    /* relative to the config file's directory */
+    const char *rel = "boundaries: {big: {networks_file: n.txt}}\nzones: {a.: {file: f}}\n";
+    c = conf_load_buffer(rel, strlen(rel), "t.yaml", "/etc/geocast", err, sizeof(err));
+    ok(c && !strcmp(c->boundaries[0].networks_file, "/etc/geocast/n.txt"),
+       "a relative networks_file is resolved against the config's directory");
+    conf_free(c);
+    unlink(nets);
 }
 
 int main(void)
@@ -272,6 +606,12 @@ int main(void)
     is_int(warnings, 3, "three overlaps warned (10.1/16 in 10/8, 192.0.2.7/32 in 192.0.2.0/24, v6 /48 in /32)");
     pol_set_free(s2);
     conf_free(c);
+
+    test_networks_file(geo);
+    test_scope();
+    test_duplicate_routes();
+    test_loc_runs(geo);
+    test_derived_health(geo);
 
     conf_free(conf);
     geo_db_free(geo);
