@@ -9,7 +9,7 @@ CC        ?= cc
 SANITIZER ?=
 OPT       ?= -O2
 
-PKGS      := yaml-0.1 libmaxminddb liburcu-qsbr
+PKGS      := yaml-0.1 libmaxminddb liburcu-qsbr libfstrm
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 
