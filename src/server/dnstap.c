@@ -226,7 +226,9 @@ size_t srv_tap_decision(const srv_tap_event_t *ev, char *buf, size_t len)
         APPEND(" zone=%s", ev->zone->name);
     if (ev->route) {
         char name[DNS_TEXT_MAX], tb[16];
-        dns_dname_to_text(ev->route->owner, name);
+        size_t nl = dns_dname_to_text(ev->route->owner, name);
+        if (nl > 1 && name[nl - 1] == '.')
+            name[nl - 1] = 0;
         const char *t = ev->route->type == CONF_T_ALIAS ? "ALIAS"
                                                         : dns_rrtype_to_text(ev->route->type, tb);
         APPEND(" route=%s/%s", name, t);

@@ -310,10 +310,10 @@ static unsigned udp_batch(net_udp_worker_t *uw, const net_udp_sock_t *s)
             udp_reply_src(rh, th, &b->txctl[ntx]);
         ntx++;
     }
+    if (uw->w.tap)
+        srv_tap_flush(uw->w.tap); /* before the replies: a log line never lags its answer */
     if (ntx)
         udp_send(uw, s->fd, b->tx, ntx);
-    if (uw->w.tap)
-        srv_tap_flush(uw->w.tap);
     return (unsigned)n;
 }
 
