@@ -1453,7 +1453,7 @@ static void set_defaults(conf_t *cf)
     cf->rrl_v4_prefix = 24;
     cf->rrl_v6_prefix = 56;
     cf->metrics_detailed = true;
-    cf->metrics_countries = true;
+    cf->metrics_countries = false; /* one more GeoIP lookup per query: opt in */
     cf->dnstap_queries = true;
     cf->dnstap_responses = true;
     cf->dnstap_queue = 4096;

@@ -132,7 +132,7 @@ typedef struct {
     struct sockaddr_storage control_http_addr;
     socklen_t control_http_addrlen;
     bool metrics_detailed;      /* control.metrics.detailed: by qtype, zone, answer (true) */
-    bool metrics_countries;     /* control.metrics.countries: by client country (true) */
+    bool metrics_countries;     /* control.metrics.countries: by client country (false) */
     char *dnstap_path;          /* logging.dnstap.file or .socket, or NULL (off) */
     bool dnstap_socket;         /* dnstap_path is a Unix socket (a collector listens) */
     bool dnstap_queries;        /* logging.dnstap.queries: AUTH_QUERY messages (true) */

@@ -9,6 +9,7 @@
 #include <fcntl.h>
 #include <fstrm.h>
 #include <netinet/in.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,13 +20,32 @@
 #include "dns/dname.h"
 #include "dns/rrtype.h"
 #include "server/snapshot.h"
+#include "server/stats.h"
 
 #define TEXT_BUF (64 * 1024)   /* text log bytes buffered per thread */
 #define TEXT_LINE 1024         /* longest line we write */
 #define CONTENT_TYPE "protobuf:dnstap.Dnstap"
+#define POOL_BUF 512           /* dnstap frame buffer; bigger messages use malloc */
+
+/*
+ * Frame buffers for one I/O thread: a slab of POOL_BUF-byte buffers and a ring of the
+ * free ones. The I/O thread takes (head), the fstrm writer thread gives back once the
+ * frame is written (tail): single producer, single consumer, no lock. There are as many
+ * buffers as the ring holds, so giving back never finds it full; taking from an empty
+ * ring falls back to malloc.
+ */
+typedef struct {
+    uint8_t *slab;
+    size_t nbuf;                   /* a power of 2 */
+    uint8_t **ring;
+    uint8_t *spare;                /* taken, then not queued (I/O thread only) */
+    _Alignas(64) atomic_uint head; /* taken so far (I/O thread) */
+    _Alignas(64) atomic_uint tail; /* given back so far (writer thread), + nbuf */
+} pool_t;
 
 struct srv_tap {
     struct fstrm_iothr_queue *q;   /* NULL: no dnstap */
+    pool_t *pool;                  /* frame buffers (dnstap only) */
     bool queries, responses;
     int logfd;                     /* text log, or -1 */
     size_t len;                    /* bytes in buf */
@@ -42,6 +62,77 @@ static struct {
     uint8_t *identity, *version;
     size_t identity_len, version_len;
 } g = { .logfd = -1 };
+
+static pool_t *pool_new(size_t want)
+{
+    pool_t *p = xcalloc(1, sizeof(*p));
+    p->nbuf = 64;
+    while (p->nbuf < want)
+        p->nbuf *= 2;
+    p->slab = xmalloc(p->nbuf * POOL_BUF); /* pages become resident as they are used */
+    p->ring = xmalloc(p->nbuf * sizeof(*p->ring));
+    for (size_t i = 0; i < p->nbuf; i++)
+        p->ring[i] = p->slab + i * POOL_BUF;
+    atomic_init(&p->head, 0);
+    atomic_init(&p->tail, (unsigned)p->nbuf);
+    return p;
+}
+
+static void pool_free_all(pool_t *p)
+{
+    if (!p)
+        return;
+    free(p->slab);
+    free(p->ring);
+    free(p);
+}
+
+/* A buffer of len bytes: from the pool when it fits and one is free, else malloc. */
+static uint8_t *pool_take(pool_t *p, size_t len)
+{
+    if (len <= POOL_BUF && p->spare) {
+        uint8_t *b = p->spare;
+        p->spare = NULL;
+        return b;
+    }
+    if (len <= POOL_BUF) {
+        unsigned h = atomic_load_explicit(&p->head, memory_order_relaxed);
+        if (h != atomic_load_explicit(&p->tail, memory_order_acquire)) {
+            uint8_t *b = p->ring[h & (p->nbuf - 1)];
+            atomic_store_explicit(&p->head, h + 1, memory_order_release);
+            return b;
+        }
+    }
+    return malloc(len);
+}
+
+static bool in_pool(const pool_t *p, const uint8_t *b)
+{
+    return b >= p->slab && b < p->slab + p->nbuf * POOL_BUF;
+}
+
+/* A buffer taken but not queued: back to the taker's hand (I/O thread). */
+static void pool_untake(pool_t *p, uint8_t *b)
+{
+    if (in_pool(p, b) && !p->spare)
+        p->spare = b;
+    else if (!in_pool(p, b))
+        free(b);
+}
+
+/* fstrm's free callback, on the writer thread. */
+static void pool_give(void *buf, void *ctx)
+{
+    pool_t *p = ctx;
+    uint8_t *b = buf;
+    if (!in_pool(p, b)) {
+        free(buf);
+        return;
+    }
+    unsigned t = atomic_load_explicit(&p->tail, memory_order_relaxed);
+    p->ring[t & (p->nbuf - 1)] = b;
+    atomic_store_explicit(&p->tail, t + 1, memory_order_release);
+}
 
 static int start_dnstap(const conf_t *conf, unsigned nthreads, char *err, size_t errlen)
 {
@@ -79,6 +170,8 @@ static int start_dnstap(const conf_t *conf, unsigned nthreads, char *err, size_t
     fstrm_iothr_options_set_queue_model(io, FSTRM_IOTHR_QUEUE_MODEL_SPSC);
     /* A socket collector that is not there yet (or restarts) is retried every second. */
     fstrm_iothr_options_set_reopen_interval(io, 1);
+    /* Fewer, larger writes: up to 512 frames per writev (the default is 64). */
+    fstrm_iothr_options_set_output_queue_size(io, 512);
     g.iothr = fstrm_iothr_init(io, &w);
     fstrm_iothr_options_destroy(&io);
     if (!g.iothr) {
@@ -124,6 +217,8 @@ int srv_tap_start(const conf_t *conf, unsigned nthreads, char *err, size_t errle
         t->queries = conf->dnstap_queries;
         t->responses = conf->dnstap_responses;
         t->q = g.iothr ? fstrm_iothr_get_input_queue_idx(g.iothr, i) : NULL;
+        /* Frames in flight: the thread's queue plus the writer's output queue. */
+        t->pool = t->q ? pool_new(conf->dnstap_queue + 512) : NULL;
     }
     return 0;
 }
@@ -164,11 +259,13 @@ void srv_tap_stop(void)
         srv_tap_flush(&g.taps[i]);
         free(g.taps[i].buf);
     }
+    if (g.iothr)
+        fstrm_iothr_destroy(&g.iothr); /* writes what is queued, joins the thread */
+    for (unsigned i = 0; i < g.n; i++)
+        pool_free_all(g.taps[i].pool);  /* every frame given back by now */
     free(g.taps);
     g.taps = NULL;
     g.n = 0;
-    if (g.iothr)
-        fstrm_iothr_destroy(&g.iothr); /* flushes what is queued, joins the thread */
     if (g.logfd >= 0)
         close(g.logfd);
     g.logfd = -1;
@@ -198,56 +295,91 @@ static const uint8_t *sa_addr(const struct sockaddr *sa, int *family, uint16_t *
     return NULL;
 }
 
-#define APPEND(...)                                                                        \
-    do {                                                                                   \
-        if (n < len) {                                                                     \
-            int k_ = snprintf(buf + n, len - n, __VA_ARGS__);                              \
-            n = k_ < 0 ? len : MIN(len, n + (size_t)k_);                                   \
-        }                                                                                  \
-    } while (0)
+/* Appending without printf: the query path formats this for every logged query. */
+typedef struct {
+    char *p, *end;
+} out_t;
+
+static void put_str(out_t *o, const char *s)
+{
+    while (*s && o->p < o->end)
+        *o->p++ = *s++;
+}
+
+static void put_uint(out_t *o, unsigned v)
+{
+    char t[12];
+    int n = 0;
+    do {
+        t[n++] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v);
+    while (n && o->p < o->end)
+        *o->p++ = t[--n];
+}
+
+static void put_addr(out_t *o, int family, const uint8_t *a)
+{
+    if (family == AF_INET) {
+        for (int i = 0; i < 4; i++) {
+            if (i)
+                put_str(o, ".");
+            put_uint(o, a[i]);
+        }
+        return;
+    }
+    char t[INET6_ADDRSTRLEN];
+    put_str(o, inet_ntop(AF_INET6, a, t, sizeof(t)) ? t : "?");
+}
 
 size_t srv_tap_decision(const srv_tap_event_t *ev, char *buf, size_t len)
 {
-    size_t n = 0;
-    buf[0] = 0;
+    out_t o = { buf, buf + len - 1 };
     const snapshot_t *s = ev->snap;
-    if (s && s->geo && ev->addr) {
-        const geo_location_t *l =
-            geo_location(s->geo, geo_lookup(s->geo, ev->family, ev->addr, NULL));
-        if (l && l->country[0])
-            APPEND("loc=%s/%s/%s", l->country, l->subdivision[0] ? l->subdivision : "-",
-                   l->city && *l->city ? l->city : "-");
-        else
-            APPEND("loc=-");
+    const geo_location_t *l = NULL;
+    if (s && s->geo && ev->addr)
+        l = geo_location(s->geo, geo_lookup(s->geo, ev->family, ev->addr, NULL));
+    if (l && l->country[0]) {
+        put_str(&o, "loc=");
+        put_str(&o, l->country);
+        put_str(&o, "/");
+        put_str(&o, l->subdivision[0] ? l->subdivision : "-");
+        put_str(&o, "/");
+        put_str(&o, l->city && *l->city ? l->city : "-");
     } else {
-        APPEND("loc=-");
+        put_str(&o, "loc=-");
     }
-    if (ev->zone)
-        APPEND(" zone=%s", ev->zone->name);
+    if (ev->zone) {
+        put_str(&o, " zone=");
+        put_str(&o, ev->zone->name);
+    }
     if (ev->route) {
-        char name[DNS_TEXT_MAX], tb[16];
-        size_t nl = dns_dname_to_text(ev->route->owner, name);
-        if (nl > 1 && name[nl - 1] == '.')
-            name[nl - 1] = 0;
-        const char *t = ev->route->type == CONF_T_ALIAS ? "ALIAS"
-                                                        : dns_rrtype_to_text(ev->route->type, tb);
-        APPEND(" route=%s/%s", name, t);
+        put_str(&o, " route=");
+        put_str(&o, s && s->stats ? srv_snapstats_route_label(s->stats, ev->route) : "?");
         const conf_route_t *cr = ev->route->conf;
         if (ev->answer >= 0 && cr && (size_t)ev->answer < cr->nanswers) {
             const conf_answer_t *ca = &cr->answers[ev->answer];
-            APPEND(" answer=%s boundary=%s", ca->value, ca->boundary ? ca->boundary : "-");
+            put_str(&o, " answer=");
+            put_str(&o, ca->value);
+            put_str(&o, " boundary=");
+            put_str(&o, ca->boundary ? ca->boundary : "-");
         } else {
-            APPEND(" answer=-");
+            put_str(&o, " answer=-");
         }
     }
     const dns_query_t *q = ev->q;
     if (q && q->ecs_present) {
-        char a[INET6_ADDRSTRLEN];
-        inet_ntop(q->ecs.family == 1 ? AF_INET : AF_INET6, q->ecs.addr, a, sizeof(a));
-        APPEND(" ecs=%s/%u%s", a, q->ecs.source, ev->ecs_used ? "" : "(unused)");
+        put_str(&o, " ecs=");
+        put_addr(&o, q->ecs.family == 1 ? AF_INET : AF_INET6, q->ecs.addr);
+        put_str(&o, "/");
+        put_uint(&o, q->ecs.source);
+        if (!ev->ecs_used)
+            put_str(&o, "(unused)");
     }
-    APPEND(" scope=%u", ev->scope);
-    return n < len ? n : len - 1;
+    put_str(&o, " scope=");
+    put_uint(&o, ev->scope);
+    *o.p = 0;
+    return (size_t)(o.p - buf);
 }
 
 /* ---- logging one query ---------------------------------------------------------------- */
@@ -255,15 +387,15 @@ size_t srv_tap_decision(const srv_tap_event_t *ev, char *buf, size_t len)
 static void dnstap_submit(srv_worker_t *w, srv_tap_t *t, const srv_dnstap_msg_t *m)
 {
     size_t cap = srv_dnstap_size(m);
-    uint8_t *buf = malloc(cap);
+    uint8_t *buf = pool_take(t->pool, cap);
     if (!buf) {
         SRV_STAT_INC(w->stats.dnstap_dropped);
         return;
     }
     size_t len = srv_dnstap_encode(buf, cap, m);
     if (len == 0 ||
-        fstrm_iothr_submit(g.iothr, t->q, buf, len, fstrm_free_wrapper, NULL) != fstrm_res_success) {
-        free(buf);
+        fstrm_iothr_submit(g.iothr, t->q, buf, len, pool_give, t->pool) != fstrm_res_success) {
+        pool_untake(t->pool, buf); /* not queued: still ours (fstrm frees nothing then) */
         SRV_STAT_INC(w->stats.dnstap_dropped);
         return;
     }

@@ -136,8 +136,12 @@ void srv_snapstats_new(snapshot_t *s)
     st->nroutes = pol_set_route_count(s->pol);
     st->route0 = st->nroutes ? pol_set_route(s->pol, 0) : NULL;
     st->abase = xcalloc(st->nroutes + 1, sizeof(*st->abase));
+    st->rlabel = xcalloc(st->nroutes + 1, sizeof(*st->rlabel));
     size_t col = st->nzones + 1;
     for (size_t i = 0; i < st->nroutes; i++) {
+        char rl[DNS_TEXT_MAX + 24];
+        route_label(pol_set_route(s->pol, i), rl, sizeof(rl));
+        st->rlabel[i] = xstrdup(rl);
         st->abase[i] = col;
         col += pol_set_route(s->pol, i)->nanswers;
     }
@@ -185,8 +189,7 @@ static void fold(const srv_snapstats_t *st, sum_table_t *zones, sum_table_t *ans
     }
     for (size_t ri = 0; ri < st->nroutes; ri++) {
         const pol_route_t *r = pol_set_route(s->pol, ri);
-        char rl[DNS_TEXT_MAX + 24];
-        route_label(r, rl, sizeof(rl));
+        const char *rl = st->rlabel[ri];
         for (unsigned a = 0; a < r->nanswers; a++) {
             uint64_t v = 0;
             size_t col = st->abase[ri] + a;
@@ -217,6 +220,9 @@ void srv_snapstats_retire(snapshot_t *s)
     pthread_mutex_unlock(&reg_lock);
     free(st->c);
     free(st->abase);
+    for (size_t i = 0; i < st->nroutes; i++)
+        free(st->rlabel[i]);
+    free(st->rlabel);
     free(st->zkey);
     free(st->zval);
     free(st);

@@ -88,6 +88,7 @@ typedef struct srv_snapstats {
     size_t *abase;              /* per route: first answer column (after the zones) */
     size_t stride;              /* uint64 per row, a multiple of 8 (64 bytes) */
     uint64_t *c;                /* nslots rows */
+    char **rlabel;              /* per route: "www.example.com/A" */
     const zone_t **zkey;        /* open-addressing hash: zone pointer -> column */
     uint32_t *zval;
     uint32_t zmask;
@@ -114,6 +115,14 @@ static inline uint64_t *srv_snapstats_row(const srv_snapstats_t *st, unsigned sl
 }
 
 #define SRV_SNAP_INC(p) __atomic_store_n((p), *(p) + 1, __ATOMIC_RELAXED)
+
+/* The label of route r of this snapshot ("www.example.com/A"), "?" if not one of its. */
+static inline const char *srv_snapstats_route_label(const srv_snapstats_t *st,
+                                                    const pol_route_t *r)
+{
+    size_t ri = (size_t)(r - st->route0);
+    return ri < st->nroutes ? st->rlabel[ri] : "?";
+}
 
 /* Count a query answered from z (NULL: no zone, e.g. REFUSED). Query path. */
 static inline void srv_snapstats_zone(const srv_snapstats_t *st, unsigned slot, const zone_t *z)

@@ -253,7 +253,7 @@ if r.returncode != 0:
 
 http_port = lib.free_port()
 GEO_CONFIG = """server: { listen: ["127.0.0.1@{port}"], workers: 2 }
-control: { http: "127.0.0.1@%d" }
+control: { http: "127.0.0.1@%d", metrics: { countries: true } }
 geoip: { mmdb: "%s" }
 boundaries:
   Japan: [JP]
