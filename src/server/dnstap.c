@@ -13,6 +13,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <limits.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #include "common/err.h"
@@ -134,6 +136,85 @@ static void pool_give(void *buf, void *ctx)
     atomic_store_explicit(&p->tail, t + 1, memory_order_release);
 }
 
+/*
+ * The file output: our own fstrm read/write object instead of fstrm's file writer, which
+ * goes through stdio (a copy of every frame, and a write(2) per stdio buffer). Here each
+ * batch the writer thread hands over (up to 512 frames) is one writev(2).
+ */
+typedef struct {
+    char *path;
+    int fd;
+} file_out_t;
+
+static fstrm_res file_open(void *obj)
+{
+    file_out_t *f = obj;
+    f->fd = open(f->path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0640);
+    return f->fd < 0 ? fstrm_res_failure : fstrm_res_success;
+}
+
+static fstrm_res file_close(void *obj)
+{
+    file_out_t *f = obj;
+    if (f->fd >= 0)
+        close(f->fd);
+    f->fd = -1;
+    return fstrm_res_success;
+}
+
+static fstrm_res file_destroy(void *obj)
+{
+    file_out_t *f = obj;
+    file_close(f);
+    free(f->path);
+    free(f);
+    return fstrm_res_success;
+}
+
+static fstrm_res file_write(void *obj, const struct iovec *iov, int iovcnt)
+{
+    file_out_t *f = obj;
+    while (iovcnt > 0) {
+        ssize_t n = writev(f->fd, iov, iovcnt < IOV_MAX ? iovcnt : IOV_MAX);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0)
+            return fstrm_res_failure;
+        size_t done = (size_t)n;
+        for (; iovcnt > 0 && done >= iov->iov_len; iov++, iovcnt--)
+            done -= iov->iov_len;
+        if (iovcnt > 0 && done > 0) { /* a partial iovec: finish it, then go on */
+            const char *p = (const char *)iov->iov_base + done;
+            size_t left = iov->iov_len - done;
+            while (left) {
+                ssize_t k = write(f->fd, p, left);
+                if (k < 0 && errno == EINTR)
+                    continue;
+                if (k <= 0)
+                    return fstrm_res_failure;
+                p += k;
+                left -= (size_t)k;
+            }
+            iov++;
+            iovcnt--;
+        }
+    }
+    return fstrm_res_success;
+}
+
+static struct fstrm_writer *file_writer(const char *path, const struct fstrm_writer_options *wopt)
+{
+    file_out_t *f = xcalloc(1, sizeof(*f));
+    f->path = xstrdup(path);
+    f->fd = -1;
+    struct fstrm_rdwr *rw = fstrm_rdwr_init(f);
+    fstrm_rdwr_set_open(rw, file_open);
+    fstrm_rdwr_set_close(rw, file_close);
+    fstrm_rdwr_set_destroy(rw, file_destroy);
+    fstrm_rdwr_set_write(rw, file_write);
+    return fstrm_writer_init(wopt, &rw);
+}
+
 static int start_dnstap(const conf_t *conf, unsigned nthreads, char *err, size_t errlen)
 {
     struct fstrm_writer_options *wopt = fstrm_writer_options_init();
@@ -154,10 +235,7 @@ static int start_dnstap(const conf_t *conf, unsigned nthreads, char *err, size_t
             return ERR_IO;
         }
         close(fd);
-        struct fstrm_file_options *fo = fstrm_file_options_init();
-        fstrm_file_options_set_file_path(fo, conf->dnstap_path);
-        w = fstrm_file_writer_init(fo, wopt);
-        fstrm_file_options_destroy(&fo);
+        w = file_writer(conf->dnstap_path, wopt);
     }
     fstrm_writer_options_destroy(&wopt);
     if (!w) {

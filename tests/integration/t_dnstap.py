@@ -4,6 +4,7 @@ small reader below (Frame Streams + protobuf) and cross-checked with `kdig -G`; 
 types, addresses, ports, protocol, identity, the exact query and response bytes, and the
 geo decision in the extra field. The text query log (logging.query_log). Config errors."""
 
+import json
 import os
 import shutil
 import signal
@@ -296,7 +297,51 @@ else:
     tap.ok(all(got.count(w) == 1 for _, w, _, _ in sent),
            "socket: the three queries, byte for byte")
 
-# ---- 3. config errors --------------------------------------------------------------------
+# ---- 3. no collector on the socket: queries are answered, messages dropped and counted --
+GEOCASTCTL = os.path.join(lib.ROOT, lib.BUILD, "bin", "geocastctl") if not os.path.isabs(lib.BUILD) \
+    else os.path.join(lib.BUILD, "bin", "geocastctl")
+ctl = os.path.join(WORK, "ctl.sock")
+srv = lib.start_geocast(config=config("  dnstap: { socket: %s, queue: 4 }" % os.path.join(WORK, "none.sock"))
+                        .replace("zones:", "control: { socket: %s }\nzones:" % ctl, 1),
+                        zones={"example.com": ZONE})
+try:
+    answered = sum(send_from(srv.port, lib.make_query("www.example.com", "A"))[2] != b""
+                   for _ in range(20))
+    rc, out, _ = lib.run_cmd([GEOCASTCTL, "-s", ctl, "-j", "stats"])
+    st = json.loads(out) if rc == 0 else {}
+    tap.is_(answered, 20, "no collector: every query answered")
+    tap.ok(st.get("dnstap_dropped", 0) >= 20 and
+           st.get("dnstap_sent", 0) + st.get("dnstap_dropped", 0) == 2 * st.get("udp_queries", -1),
+           "no collector: a full queue drops messages and counts them (%r)" % st)
+    t0 = time.monotonic()
+    srv.stop_and_check()
+    tap.ok(time.monotonic() - t0 < 5 * lib.SLOW, "no collector: stops promptly")
+finally:
+    srv.stop(timeout=2)
+
+# ---- 4. a reload that changes logging: kept as started, with a warning -------------------
+qlog2 = os.path.join(WORK, "query2.log")
+srv = lib.start_geocast(config=config("  query_log: %s" % qlog), zones={"example.com": ZONE})
+try:
+    with open(srv.conf_path) as f:
+        text = f.read()
+    with open(srv.conf_path, "w") as f:
+        f.write(text.replace(qlog, qlog2))
+    os.kill(srv.proc.pid, signal.SIGHUP)
+    deadline = time.monotonic() + 5 * lib.SLOW
+    while "logging changed" not in srv.stderr() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    tap.like(srv.stderr(), "logging changed: restart geocastd to apply",
+             "reload: a logging change is reported as needing a restart")
+    n0 = len(open(qlog).read().splitlines())
+    send_from(srv.port, lib.make_query("www.example.com", "A"))
+    srv.stop_and_check()
+finally:
+    srv.stop(timeout=2)
+tap.ok(len(open(qlog).read().splitlines()) == n0 + 1 and not os.path.exists(qlog2),
+       "reload: the query log keeps going to the file opened at start")
+
+# ---- 5. config errors --------------------------------------------------------------------
 for logging, want, name in [
         ("  dnstap: { queries: true }", "needs file or socket", "dnstap without an output"),
         ("  dnstap: { file: a, socket: b }", "not both", "dnstap with two outputs"),
