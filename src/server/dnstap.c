@@ -414,9 +414,7 @@ size_t srv_tap_decision(const srv_tap_event_t *ev, char *buf, size_t len)
 {
     out_t o = { buf, buf + len - 1 };
     const snapshot_t *s = ev->snap;
-    const geo_location_t *l = NULL;
-    if (s && s->geo && ev->addr)
-        l = geo_location(s->geo, geo_lookup(s->geo, ev->family, ev->addr, NULL));
+    const geo_location_t *l = s && s->geo ? geo_location(s->geo, ev->loc) : NULL;
     if (l && l->country[0]) {
         put_str(&o, "loc=");
         put_str(&o, l->country);

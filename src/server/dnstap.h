@@ -47,6 +47,7 @@ typedef struct {
     const uint8_t *addr;
     bool ecs_used;                    /* ... was the ECS address */
     uint8_t scope;                    /* ECS SCOPE of the reply */
+    uint32_t loc;                     /* GeoIP location id of addr (0: unknown) */
 } srv_tap_event_t;
 
 /* Start the query logs configured in conf (logging.dnstap, logging.query_log) for

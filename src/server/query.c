@@ -62,6 +62,32 @@ typedef struct {
 
 static int put_routed(answer_t *a, const pol_route_t *r, int *first);
 
+/* The GeoIP location id of a client (the snapshot has geo data), through the thread's
+ * /24 cache for IPv4. */
+static uint32_t client_location(srv_worker_t *w, const snapshot_t *s, int family,
+                                const uint8_t *addr)
+{
+    srv_loc_cache_t *c = w->loc;
+    if (!c || family != AF_INET)
+        return geo_lookup(s->geo, family, addr, NULL);
+    if (c->generation != s->generation) {
+        memset(c->e, 0, sizeof(c->e));
+        c->generation = s->generation;
+    }
+    uint32_t net = (uint32_t)addr[0] << 16 | (uint32_t)addr[1] << 8 | addr[2];
+    uint32_t key = net | 1u << 31;
+    uint32_t slot = (net * 2654435761u) >> (32 - SRV_LOC_BITS);
+    if (c->e[slot].key == key)
+        return c->e[slot].loc;
+    unsigned prefix;
+    uint32_t loc = geo_lookup(s->geo, AF_INET, addr, &prefix);
+    if (prefix <= 24) { /* the whole /24 is in this block */
+        c->e[slot].key = key;
+        c->e[slot].loc = loc;
+    }
+    return loc;
+}
+
 /*
  * A route's decision for this query's client, widening the message's ECS scope as
  * needed: the decision's own scope when it was made on the ECS address; when the ECS
@@ -649,9 +675,8 @@ size_t srv_query_process(srv_worker_t *w, const uint8_t *pkt, size_t len, uint8_
         const client_t *c = a.ecs_ok ? &a.ecs : &a.src;
         unsigned ci = SRV_COUNTRY_UNKNOWN;
         if (a.snap->geo)
-            ci = srv_country_index(geo_location(a.snap->geo,
-                                                geo_lookup(a.snap->geo, c->family, c->addr, NULL))
-                                       ->country);
+            ci = srv_country_index(
+                geo_location(a.snap->geo, client_location(w, a.snap, c->family, c->addr))->country);
         SRV_STAT_INC(w->stats.country[ci]);
     }
     size_t out = dns_resp_finish(&a.r);
@@ -677,6 +702,7 @@ size_t srv_query_process(srv_worker_t *w, const uint8_t *pkt, size_t len, uint8_
             .tcp = tcp, .q = &q, .rcode = a.rcode, .snap = a.snap, .zone = a.zone,
             .route = a.dec_route, .answer = a.dec_answer, .family = c->family,
             .addr = c->addr, .ecs_used = a.dec_ecs, .scope = a.scope,
+            .loc = a.snap->geo ? client_location(w, a.snap, c->family, c->addr) : 0,
         };
         srv_tap_log(w, &ev);
     }

@@ -41,11 +41,25 @@ typedef struct {
 typedef struct srv_rrl srv_rrl_t;
 typedef struct srv_tap srv_tap_t;
 
+/* Where recent IPv4 clients are: a direct-mapped cache of /24 -> GeoIP location id, only
+ * for /24s inside one GeoIP block, emptied when the snapshot changes. For the per-country
+ * counters and the query logs, which need the client's location on top of the route's
+ * own table. */
+#define SRV_LOC_BITS 14
+typedef struct {
+    uint64_t generation;         /* the snapshot the entries are from */
+    struct {
+        uint32_t key;            /* the /24 (address >> 8) | 1 << 31; 0: empty */
+        uint32_t loc;
+    } e[1u << SRV_LOC_BITS];
+} srv_loc_cache_t;
+
 typedef struct srv_worker {
     unsigned id;
     uint64_t rng;                /* weighted-shuffle state (any non-zero seed) */
     srv_rrl_t *rrl;              /* rate-limit table, made on first use (see rrl.c) */
     srv_tap_t *tap;              /* dnstap and text query log, NULL when both are off */
+    srv_loc_cache_t *loc;        /* NULL: no cache (every lookup goes to the GeoIP table) */
     srv_stats_t stats;
     _Alignas(64) char pad_;      /* keep workers' counters on separate cache lines */
 } srv_worker_t;
