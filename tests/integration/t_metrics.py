@@ -375,4 +375,44 @@ try:
     srv.stop_and_check()
 finally:
     srv.stop(timeout=2)
+
+# ---- countries inside a /24 split between GeoIP blocks ----------------------------------
+# Each I/O thread caches the location of IPv4 /24s that lie inside one GeoIP block; a /24
+# split into two /25s of different countries must not be cached as one.
+SPLIT_PL = r'''
+use strict; use warnings; use MaxMind::DB::Writer::Tree;
+my %t = (country => 'map', continent => 'map', iso_code => 'utf8_string', code => 'utf8_string',
+         geoname_id => 'uint32');
+my $tree = MaxMind::DB::Writer::Tree->new(ip_version => 6, record_size => 24,
+    database_type => 'GeoIP2-Country', languages => ['en'], description => { en => 'split' },
+    map_key_type_callback => sub { $t{ $_[0] } // 'utf8_string' }, alias_ipv6_to_ipv4 => 1,
+    remove_reserved_networks => 0);
+$tree->insert_network('7.0.0.0/25', { country => { iso_code => 'JP', geoname_id => 1 },
+                                      continent => { code => 'AS', geoname_id => 2 } });
+$tree->insert_network('7.0.0.128/25', { country => { iso_code => 'US', geoname_id => 3 },
+                                        continent => { code => 'NA', geoname_id => 4 } });
+$tree->insert_network('8.0.0.0/16', { country => { iso_code => 'FR', geoname_id => 5 },
+                                      continent => { code => 'EU', geoname_id => 6 } });
+open my $fh, '>:raw', $ARGV[0] or die; $tree->write_tree($fh); close $fh or die;
+'''
+SPLIT = os.path.join(WORK, "split.mmdb")
+r = subprocess.run(["perl", "-e", SPLIT_PL, SPLIT], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                   text=True, timeout=60)
+if r.returncode != 0:
+    tap.bail("cannot write the split database: %s" % r.stderr)
+srv = lib.start_geocast(config=GEO_CONFIG.replace(MMDB, SPLIT),  # same HTTP port, now free
+                        zones={"example.com": ZONE.format(serial=1), "example.net": NET_ZONE})
+try:
+    m0 = scrape()
+    plan = [("7.0.0.0", 25), ("7.0.0.128", 25), ("8.0.1.0", 24), ("8.0.2.0", 24)] * 5
+    for addr, src in plan:
+        srv.query(lib.make_query("geo.example.com", "A", options=[dns.edns.ECSOption(addr, src)]))
+    m1 = scrape()
+    got = {cc: delta(m0, m1, "geocast_country_queries_total", '{country="%s"}' % cc)
+           for cc in ("JP", "US", "FR")}
+    tap.is_(got, {"JP": 5, "US": 5, "FR": 10},
+            "countries: each half of a split /24 counted as its own country, a /16 as one")
+    srv.stop_and_check()
+finally:
+    srv.stop(timeout=2)
 tap.done()
