@@ -144,12 +144,15 @@ static void pool_give(void *buf, void *ctx)
 typedef struct {
     char *path;
     int fd;
+    bool opened;       /* once: later opens (after a write error) append */
 } file_out_t;
 
 static fstrm_res file_open(void *obj)
 {
     file_out_t *f = obj;
-    f->fd = open(f->path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0640);
+    f->fd = open(f->path, O_WRONLY | O_CREAT | O_CLOEXEC | (f->opened ? O_APPEND : O_TRUNC),
+                 0640);
+    f->opened |= f->fd >= 0;
     return f->fd < 0 ? fstrm_res_failure : fstrm_res_success;
 }
 
