@@ -11,7 +11,7 @@ CC        ?= cc
 SANITIZER ?=
 OPT       ?= -O2
 
-PKGS      := yaml-0.1 libmaxminddb liburcu-qsbr libsystemd
+PKGS      := yaml-0.1 libmaxminddb liburcu-qsbr libsystemd libfstrm
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 

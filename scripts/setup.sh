@@ -5,8 +5,9 @@
 #   scripts/setup.sh --runtime  only what building and running the server needs
 set -euo pipefail
 
-runtime=(build-essential pkg-config libyaml-dev libmaxminddb-dev liburcu-dev libsystemd-dev)
-testing=(knot-dnsutils dnsutils nsd python3 python3-dnspython python3-maxminddb
+runtime=(build-essential pkg-config libyaml-dev libmaxminddb-dev liburcu-dev libsystemd-dev
+         libfstrm-dev)
+testing=(knot-dnsutils dnsutils nsd python3 python3-dnspython python3-maxminddb fstrm-bin
          libmaxmind-db-writer-perl mmdb-bin clang libclang-rt-14-dev dnsperf bird2 iproute2
          mandoc groff-base systemd)
 

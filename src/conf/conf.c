@@ -1380,10 +1380,158 @@ static void k_ctl_http(ctx_t *c, const yaml_node_t *v, const char *path, void *o
     cf->control_http = xstrdup(s);
 }
 
+static bool parse_bool(ctx_t *c, const yaml_node_t *v, const char *path, bool *out)
+{
+    const char *s = scalar(v);
+    if (s && (!strcmp(s, "true") || !strcmp(s, "yes") || !strcmp(s, "on")))
+        *out = true;
+    else if (s && is_false(s))
+        *out = false;
+    else {
+        fail(c, v, path, "expected true or false");
+        return false;
+    }
+    return true;
+}
+
+static void k_met_detailed(ctx_t *c, const yaml_node_t *v, const char *path, void *out)
+{
+    parse_bool(c, v, path, &((conf_t *)out)->metrics_detailed);
+}
+
+static void k_met_countries(ctx_t *c, const yaml_node_t *v, const char *path, void *out)
+{
+    parse_bool(c, v, path, &((conf_t *)out)->metrics_countries);
+}
+
+static const key_t_ metrics_keys[] = {
+    { "detailed", k_met_detailed },
+    { "countries", k_met_countries },
+};
+
+static void k_ctl_metrics(ctx_t *c, const yaml_node_t *v, const char *path, void *out)
+{
+    walk_map(c, v, path, metrics_keys, ARRAY_SIZE(metrics_keys), out);
+}
+
 static const key_t_ control_keys[] = {
     { "socket", k_ctl_socket },
     { "http", k_ctl_http },
+    { "metrics", k_ctl_metrics },
 };
+
+/* ---- logging --------------------------------------------------------------------- */
+
+static void dnstap_path(ctx_t *c, const yaml_node_t *v, const char *path, conf_t *cf, bool sock)
+{
+    const char *s = scalar(v);
+    if (!s || !*s) {
+        fail(c, v, path, "expected a file name");
+        return;
+    }
+    if (cf->dnstap_path) {
+        fail(c, v, path, "give either logging.dnstap.file or logging.dnstap.socket, not both");
+        return;
+    }
+    cf->dnstap_path = resolve_path(c, s);
+    cf->dnstap_socket = sock;
+    if (sock && strlen(cf->dnstap_path) > 107)
+        fail(c, v, path, "the socket path is longer than 107 bytes");
+}
+
+static void k_dt_file(ctx_t *c, const yaml_node_t *v, const char *path, void *out)
+{
+    dnstap_path(c, v, path, out, false);
+}
+
+static void k_dt_socket(ctx_t *c, const yaml_node_t *v, const char *path, void *out)
+{
+    dnstap_path(c, v, path, out, true);
+}
+
+static void k_dt_queries(ctx_t *c, const yaml_node_t *v, const char *path, void *out)
+{
+    parse_bool(c, v, path, &((conf_t *)out)->dnstap_queries);
+}
+
+static void k_dt_responses(ctx_t *c, const yaml_node_t *v, const char *path, void *out)
+{
+    parse_bool(c, v, path, &((conf_t *)out)->dnstap_responses);
+}
+
+static void dt_string(ctx_t *c, const yaml_node_t *v, const char *path, char **out)
+{
+    const char *s = scalar(v);
+    if (!s || !*s || strlen(s) > 255) {
+        fail(c, v, path, "expected a string of 1 to 255 characters");
+        return;
+    }
+    free(*out);
+    *out = xstrdup(s);
+}
+
+static void k_dt_identity(ctx_t *c, const yaml_node_t *v, const char *path, void *out)
+{
+    dt_string(c, v, path, &((conf_t *)out)->dnstap_identity);
+}
+
+static void k_dt_version(ctx_t *c, const yaml_node_t *v, const char *path, void *out)
+{
+    dt_string(c, v, path, &((conf_t *)out)->dnstap_version);
+}
+
+static void k_dt_queue(ctx_t *c, const yaml_node_t *v, const char *path, void *out)
+{
+    unsigned u;
+    if (parse_uint(c, v, path, 2, 1u << 20, &u) < 0)
+        return;
+    if (u & (u - 1))
+        fail(c, v, path, "must be a power of 2, got %u", u);
+    else
+        ((conf_t *)out)->dnstap_queue = u;
+}
+
+static const key_t_ dnstap_keys[] = {
+    { "file", k_dt_file },
+    { "socket", k_dt_socket },
+    { "queries", k_dt_queries },
+    { "responses", k_dt_responses },
+    { "identity", k_dt_identity },
+    { "version", k_dt_version },
+    { "queue", k_dt_queue },
+};
+
+static void k_dnstap(ctx_t *c, const yaml_node_t *v, const char *path, void *out)
+{
+    conf_t *cf = out;
+    walk_map(c, v, path, dnstap_keys, ARRAY_SIZE(dnstap_keys), out);
+    if (!c->failed && !cf->dnstap_path)
+        fail(c, v, path, "needs file or socket");
+    if (!c->failed && !cf->dnstap_queries && !cf->dnstap_responses)
+        fail(c, v, path, "queries and responses are both false: remove logging.dnstap");
+}
+
+static void k_query_log(ctx_t *c, const yaml_node_t *v, const char *path, void *out)
+{
+    conf_t *cf = out;
+    const char *s = scalar(v);
+    if (!s || !*s) {
+        fail(c, v, path, "expected a file name or false");
+        return;
+    }
+    free(cf->query_log);
+    cf->query_log = is_false(s) ? NULL : resolve_path(c, s);
+}
+
+static const key_t_ logging_keys[] = {
+    { "dnstap", k_dnstap },
+    { "query_log", k_query_log },
+};
+
+static void k_logging(ctx_t *c, const yaml_node_t *v, const char *path, void *out)
+{
+    walk_map(c, v, path, logging_keys, ARRAY_SIZE(logging_keys), out);
+}
 
 static void k_control(ctx_t *c, const yaml_node_t *v, const char *path, void *out)
 {
@@ -1393,6 +1541,7 @@ static void k_control(ctx_t *c, const yaml_node_t *v, const char *path, void *ou
 static const key_t_ top_keys[] = {
     { "server", k_server },
     { "control", k_control },
+    { "logging", k_logging },
     { "zones", k_zones },
     { "geoip", k_geoip },
     { "boundaries", k_boundaries },
@@ -1412,6 +1561,11 @@ static void set_defaults(conf_t *cf)
     cf->geoip_watch_delay_ms = 1000;
     cf->rrl_v4_prefix = 24;
     cf->rrl_v6_prefix = 56;
+    cf->metrics_detailed = true;
+    cf->metrics_countries = false; /* one more GeoIP lookup per query: opt in */
+    cf->dnstap_queries = true;
+    cf->dnstap_responses = true;
+    cf->dnstap_queue = 4096;
     char host[256];
     if (gethostname(host, sizeof(host)) == 0 && host[0]) {
         host[sizeof(host) - 1] = 0;
@@ -1564,6 +1718,10 @@ void conf_free(conf_t *c)
     free(c->monitors);
     free(c->control_socket);
     free(c->control_http);
+    free(c->dnstap_path);
+    free(c->dnstap_identity);
+    free(c->dnstap_version);
+    free(c->query_log);
     free(c->identity);
     free(c->version);
     free(c->state_file);

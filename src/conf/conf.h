@@ -137,6 +137,16 @@ typedef struct {
     char *control_http;         /* control.http as written ("address@port"), or NULL (off) */
     struct sockaddr_storage control_http_addr;
     socklen_t control_http_addrlen;
+    bool metrics_detailed;      /* control.metrics.detailed: by qtype, zone, answer (true) */
+    bool metrics_countries;     /* control.metrics.countries: by client country (false) */
+    char *dnstap_path;          /* logging.dnstap.file or .socket, or NULL (off) */
+    bool dnstap_socket;         /* dnstap_path is a Unix socket (a collector listens) */
+    bool dnstap_queries;        /* logging.dnstap.queries: AUTH_QUERY messages (true) */
+    bool dnstap_responses;      /* logging.dnstap.responses: AUTH_RESPONSE messages (true) */
+    char *dnstap_identity;      /* logging.dnstap.identity, or NULL: server.identity */
+    char *dnstap_version;       /* logging.dnstap.version, or NULL: server.version */
+    unsigned dnstap_queue;      /* logging.dnstap.queue: entries per I/O thread (power of 2) */
+    char *query_log;            /* logging.query_log: text query log file, or NULL (off) */
 } conf_t;
 
 /* Read and validate a config file. Returns NULL with the error in err. Caller frees

@@ -14,6 +14,7 @@
 #include "ctl/health.h"
 #include "dns/rrtype.h"
 #include "server/net.h"
+#include "server/stats.h"
 
 /* ---- explain and lookup ------------------------------------------------------------- */
 
@@ -237,6 +238,10 @@ void ctl_write_stats(FILE *f, bool json)
         { "tcp_timeouts", t.tcp_timeouts },
         { "rrl_dropped", t.rrl_dropped },
         { "rrl_slipped", t.rrl_slipped },
+        { "malformed_dropped", t.malformed_dropped },
+        { "malformed_formerr", t.malformed_formerr },
+        { "dnstap_sent", t.dnstap_sent },
+        { "dnstap_dropped", t.dnstap_dropped },
     };
     const char *sep = "{";
     for (size_t i = 0; i < ARRAY_SIZE(c); i++) {
@@ -324,6 +329,45 @@ void ctl_write_metrics(FILE *f, const snapshot_t *s)
             t.rrl_dropped);
     counter(f, "geocast_rrl_slipped_total", "Rate-limited UDP responses sent truncated.",
             t.rrl_slipped);
+    metric(f, "geocast_malformed_total", "counter",
+           "Malformed queries: shorter than a header (dropped) or unparsable (FORMERR).");
+    fprintf(f, "geocast_malformed_total{action=\"dropped\"} %llu\n",
+            (unsigned long long)t.malformed_dropped);
+    fprintf(f, "geocast_malformed_total{action=\"formerr\"} %llu\n",
+            (unsigned long long)t.malformed_formerr);
+    counter(f, "geocast_dnstap_messages_total", "dnstap messages queued for the writer.",
+            t.dnstap_sent);
+    counter(f, "geocast_dnstap_dropped_total",
+            "dnstap messages lost because the thread's queue was full.", t.dnstap_dropped);
+
+    /* Detailed counters (control.metrics.detailed / countries). */
+    metric(f, "geocast_query_types_total", "counter", "Queries by QTYPE (other: the rest).");
+    for (unsigned i = 0; i < SRV_QT_N; i++)
+        fprintf(f, "geocast_query_types_total{qtype=\"%s\"} %llu\n", srv_qtype_label(i),
+                (unsigned long long)t.qtype[i]);
+    metric(f, "geocast_ecs_responses_total", "counter",
+           "Responses carrying ECS, by family and SCOPE prefix length (only those seen).");
+    for (unsigned i = 0; i < ARRAY_SIZE(t.ecs_scope4); i++)
+        if (t.ecs_scope4[i])
+            fprintf(f, "geocast_ecs_responses_total{family=\"ipv4\",scope=\"%u\"} %llu\n", i,
+                    (unsigned long long)t.ecs_scope4[i]);
+    for (unsigned i = 0; i < ARRAY_SIZE(t.ecs_scope6); i++)
+        if (t.ecs_scope6[i])
+            fprintf(f, "geocast_ecs_responses_total{family=\"ipv6\",scope=\"%u\"} %llu\n", i,
+                    (unsigned long long)t.ecs_scope6[i]);
+    metric(f, "geocast_country_queries_total", "counter",
+           "Queries by the client's country (the ECS address when public, else the source; "
+           "unknown: not in the GeoIP data). Only those seen.");
+    for (unsigned i = 0; i < SRV_COUNTRY_N; i++) {
+        if (!t.country[i])
+            continue;
+        char cc[8] = "unknown";
+        if (i != SRV_COUNTRY_UNKNOWN)
+            snprintf(cc, sizeof(cc), "%c%c", 'A' + i / 26, 'A' + i % 26);
+        fprintf(f, "geocast_country_queries_total{country=\"%s\"} %llu\n", cc,
+                (unsigned long long)t.country[i]);
+    }
+    srv_stats_write_snapshot_metrics(f);
 
     counter(f, "geocast_reloads_total", "Reloads attempted (SIGHUP and control socket).",
             ri.reloads);

@@ -125,6 +125,18 @@ static void warn_restart_only(const conf_t *old, const conf_t *new)
                (old->control_http && strcmp(old->control_http, new->control_http));
     if (ctl)
         log_warn("control.socket or control.http changed: restart geocastd to apply");
+#define STR_DIFF(a, b) (((a) == NULL) != ((b) == NULL) || ((a) && strcmp((a), (b))))
+    bool logging = STR_DIFF(old->dnstap_path, new->dnstap_path) ||
+                   STR_DIFF(old->query_log, new->query_log) ||
+                   STR_DIFF(old->dnstap_identity, new->dnstap_identity) ||
+                   STR_DIFF(old->dnstap_version, new->dnstap_version) ||
+                   old->dnstap_socket != new->dnstap_socket ||
+                   old->dnstap_queries != new->dnstap_queries ||
+                   old->dnstap_responses != new->dnstap_responses ||
+                   old->dnstap_queue != new->dnstap_queue;
+#undef STR_DIFF
+    if (logging)
+        log_warn("logging changed: restart geocastd to apply");
 }
 
 /* systemd's Type=notify(-reload) protocol: RELOADING=1 with the CLOCK_MONOTONIC time in

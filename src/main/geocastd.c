@@ -20,6 +20,7 @@
 #include "ctl/ctl.h"
 #include "ctl/health.h"
 #include "ctl/state.h"
+#include "server/dnstap.h"
 #include "server/net.h"
 #include "server/snapshot.h"
 
@@ -219,6 +220,14 @@ int main(int argc, char **argv)
         snapshot_free(snapshot_publish(NULL));
         return 1;
     }
+    /* Query logs (logging.*): like the listen addresses, read once; a change needs a
+     * restart. */
+    if (srv_tap_start(conf, nc.workers + 1, err, sizeof(err)) < 0) {
+        log_err("%s", err);
+        free(listen);
+        snapshot_free(snapshot_publish(NULL));
+        return 1;
+    }
     size_t nzones = conf->nzones, nrecords = snap->nrecords;
     size_t nroutes = pol_set_route_count(snap->pol);
 
@@ -322,6 +331,7 @@ int main(int argc, char **argv)
     ctl_stop();
     hc_stop();
     srv_net_stop();
+    srv_tap_stop();
     snapshot_free(snapshot_publish(NULL));
     return 0;
 }

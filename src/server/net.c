@@ -16,6 +16,7 @@
 #include "common/err.h"
 #include "common/util.h"
 #include "server/net_internal.h"
+#include "server/dnstap.h"
 #include "server/rrl.h"
 
 /*
@@ -279,6 +280,9 @@ static unsigned udp_batch(net_udp_worker_t *uw, const net_udp_sock_t *s)
         return 0;
     }
 
+    if (uw->w.tap)
+        srv_tap_set_local(uw->w.tap, (const struct sockaddr *)&s->bound.addr,
+                          s->bound.addrlen);
     unsigned ntx = 0;
     for (unsigned i = 0; i < (unsigned)n; i++) {
         struct msghdr *rh = &b->rx[i].msg_hdr;
@@ -306,6 +310,8 @@ static unsigned udp_batch(net_udp_worker_t *uw, const net_udp_sock_t *s)
             udp_reply_src(rh, th, &b->txctl[ntx]);
         ntx++;
     }
+    if (uw->w.tap)
+        srv_tap_flush(uw->w.tap); /* before the replies: a log line never lags its answer */
     if (ntx)
         udp_send(uw, s->fd, b->tx, ntx);
     return (unsigned)n;
@@ -357,10 +363,12 @@ static void net_free(net_state_t *st)
         free(uw->socks);
         udp_bufs_free(uw->bufs);
         srv_rrl_free(uw->w.rrl);
+        free(uw->w.loc);
     }
     free(st->udp);
     if (st->tcp) {
         net_tcp_clear(st->tcp);
+        free(st->tcp->w.loc);
         free(st->tcp);
     }
     if (st->stop_fd >= 0)
@@ -423,12 +431,16 @@ static int net_alloc(net_state_t **out, const srv_net_conf_t *conf)
         st->nworkers = conf->workers;
         for (unsigned i = 0; i < conf->workers; i++) {
             st->udp[i].w.id = i;
+            st->udp[i].w.tap = srv_tap_for(i);
+            st->udp[i].w.loc = calloc(1, sizeof(srv_loc_cache_t)); /* NULL: no cache */
             st->udp[i].epfd = -1;
             st->udp[i].stop = &st->stop;
         }
     }
     if (st->tcp) {
         st->tcp->w.id = conf->workers;
+        st->tcp->w.tap = srv_tap_for(conf->workers);
+        st->tcp->w.loc = calloc(1, sizeof(srv_loc_cache_t));
         st->tcp->epfd = -1;
     }
     if (!st->udp || !st->tcp)
@@ -496,6 +508,7 @@ static int net_setup(net_state_t *st, const srv_net_conf_t *conf, char *err, siz
             s->ev.kind = NET_EV_UDP;
             s->wildcard = wild;
             s->family = l->addr.ss_family;
+            s->bound = *l;
             s->fd = sock_open(l, false, err, errlen);
             if (s->fd < 0)
                 return ERR_IO;
@@ -591,6 +604,7 @@ int srv_net_start(const srv_net_conf_t *conf, char *err, size_t errlen)
     int rc = conf_check(conf, err, errlen);
     if (rc < 0)
         return rc;
+    srv_stats_min_slots(conf->workers + 1); /* per-snapshot counter rows: UDP, then TCP */
 
     pthread_mutex_lock(&net_lock);
     if (net_cur) {

@@ -31,6 +31,7 @@ typedef struct {
     int fd;
     bool wildcard;     /* bound to 0.0.0.0 or ::: replies carry a pktinfo cmsg */
     int family;
+    srv_listen_t bound;  /* the address it is bound to (for the query logs) */
 } net_udp_sock_t;
 
 /* A TCP listening socket. */

@@ -10,6 +10,7 @@
 #include <urcu-qsbr.h>
 
 #include "common/err.h"
+#include "server/dnstap.h"
 #include "common/util.h"
 
 /*
@@ -194,6 +195,12 @@ static bool out_room(net_conn_t *c)
 static bool conn_answer(net_tcp_t *t, net_conn_t *c, uint64_t now)
 {
     size_t pos = 0;
+    if (t->w.tap) {
+        struct sockaddr_storage local;
+        socklen_t llen = sizeof(local);
+        if (getsockname(c->fd, (struct sockaddr *)&local, &llen) == 0)
+            srv_tap_set_local(t->w.tap, (const struct sockaddr *)&local, llen);
+    }
     while (!c->closing && c->inlen - pos >= 2) {
         size_t mlen = rd_u16(c->in + pos);
         if (mlen == 0) {
@@ -215,6 +222,8 @@ static bool conn_answer(net_tcp_t *t, net_conn_t *c, uint64_t now)
         if (t->max_queries && ++c->answered >= t->max_queries)
             c->closing = true;
     }
+    if (t->w.tap)
+        srv_tap_flush(t->w.tap);
     if (pos) {
         memmove(c->in, c->in + pos, c->inlen - pos);
         c->inlen -= pos;

@@ -15,6 +15,8 @@
 #include "policy/policy.h"
 #include "server/rrl.h"
 #include "server/snapshot.h"
+#include "server/stats.h"
+#include "server/dnstap.h"
 #include "zone/zone.h"
 
 #define MAX_CHAIN 12      /* CNAME/DNAME links followed for one query */
@@ -36,6 +38,13 @@ typedef struct {
     uint8_t ecs_private;           /* source prefix of a private ECS address, else 0 */
     uint8_t scope;                 /* ECS SCOPE of the reply: widest decision taken */
     uint64_t *rng;
+    const srv_snapstats_t *st;     /* the snapshot's counters */
+    unsigned slot;                 /* this thread's row in them */
+    bool detailed;                 /* count by zone and answer */
+    /* The last routed decision, for the query logs. */
+    const pol_route_t *dec_route;  /* NULL: no routed answer */
+    int dec_answer;                /* first answer sent, -1: none (NODATA) */
+    bool dec_ecs;                  /* decided on the ECS address */
     dns_resp_mark_t base;          /* the message with only the question */
     const zone_t *zone;            /* the zone that answered, if any (for RRL) */
     int rcode;
@@ -53,6 +62,32 @@ typedef struct {
 
 static int put_routed(answer_t *a, const pol_route_t *r, int *first);
 
+/* The GeoIP location id of a client (the snapshot has geo data), through the thread's
+ * /24 cache for IPv4. */
+static uint32_t client_location(srv_worker_t *w, const snapshot_t *s, int family,
+                                const uint8_t *addr)
+{
+    srv_loc_cache_t *c = w->loc;
+    if (!c || family != AF_INET)
+        return geo_lookup(s->geo, family, addr, NULL);
+    if (c->generation != s->generation) {
+        memset(c->e, 0, sizeof(c->e));
+        c->generation = s->generation;
+    }
+    uint32_t net = (uint32_t)addr[0] << 16 | (uint32_t)addr[1] << 8 | addr[2];
+    uint32_t key = net | 1u << 31;
+    uint32_t slot = (net * 2654435761u) >> (32 - SRV_LOC_BITS);
+    if (c->e[slot].key == key)
+        return c->e[slot].loc;
+    unsigned prefix;
+    uint32_t loc = geo_lookup(s->geo, AF_INET, addr, &prefix);
+    if (prefix <= 24) { /* the whole /24 is in this block */
+        c->e[slot].key = key;
+        c->e[slot].loc = loc;
+    }
+    return loc;
+}
+
 /*
  * A route's decision for this query's client, widening the message's ECS scope as
  * needed: the decision's own scope when it was made on the ECS address; when the ECS
@@ -65,6 +100,9 @@ static void decide(answer_t *a, const pol_route_t *r, pol_result_t *res)
     bool use_ecs = r->ecs && a->ecs_ok;
     const client_t *c = use_ecs ? &a->ecs : &a->src;
     pol_route_decide(r, c->family, c->addr, res);
+    a->dec_route = r;
+    a->dec_answer = -1;
+    a->dec_ecs = use_ecs;
     uint8_t scope = 0;
     if (use_ecs)
         scope = res->scope;
@@ -88,6 +126,9 @@ static int put_alias(answer_t *a, const pol_route_t *ra, const zone_t *z)
     uint16_t idx[1];
     if (pol_route_order(ra, &res, a->rng, idx, 1) == 0)
         return 0;
+    a->dec_answer = idx[0];
+    if (a->detailed)
+        srv_snapstats_answer(a->st, a->slot, ra, idx[0]);
     uint8_t lt[DNS_NAME_MAX];
     dns_dname_lower(lt, zone_rd_data(ra->rdata[idx[0]]));
     zone_result_t tr;
@@ -173,6 +214,10 @@ static int put_routed(answer_t *a, const pol_route_t *r, int *first)
         note_target(a, r->type, rd);
     }
     *first = n ? idx[0] : -1;
+    a->dec_answer = *first;
+    if (a->detailed)
+        for (unsigned i = 0; i < n; i++)
+            srv_snapstats_answer(a->st, a->slot, r, idx[i]);
     return (int)n;
 }
 
@@ -496,12 +541,19 @@ static uint64_t rrl_class(const answer_t *a, const dns_query_t *q)
 size_t srv_query_process(srv_worker_t *w, const uint8_t *pkt, size_t len, uint8_t *resp,
                          size_t resp_max, const struct sockaddr *src, bool tcp)
 {
+    struct timespec qtime;
+    if (w->tap) /* the only cost of the query logs when they are off */
+        srv_tap_clock(&qtime);
     dns_query_t q;
     int rc = dns_query_parse(pkt, len, &q);
     if (rc == DNS_PARSE_DROP) {
         SRV_STAT_INC(w->stats.dropped);
+        if (len < DNS_HDR_LEN)
+            SRV_STAT_INC(w->stats.malformed_dropped);
         return 0;
     }
+    if (rc == DNS_RCODE_FORMERR)
+        SRV_STAT_INC(w->stats.malformed_formerr);
     if (tcp)
         SRV_STAT_INC(w->stats.tcp_queries);
     else
@@ -515,6 +567,14 @@ size_t srv_query_process(srv_worker_t *w, const uint8_t *pkt, size_t len, uint8_
     a.q = &q;
     a.scope = 0;
     a.rng = &w->rng;
+    a.st = a.snap->stats;
+    a.slot = w->id;
+    a.detailed = a.st->detailed;
+    a.dec_route = NULL;
+    a.dec_answer = -1;
+    a.dec_ecs = false;
+    if (a.detailed && q.has_question)
+        SRV_STAT_INC(w->stats.qtype[srv_qtype_index(q.qtype)]);
     a.src.family = AF_INET; /* unknown source: 0.0.0.0, which no boundary contains */
     memset(a.src.addr, 0, sizeof(a.src.addr));
     if (src && src->sa_family == AF_INET) {
@@ -602,6 +662,22 @@ size_t srv_query_process(srv_worker_t *w, const uint8_t *pkt, size_t len, uint8_
         ecs_out.scope = a.scope;
         opt.ext_rcode = a.rcode;
         dns_resp_add_opt(&a.r, &opt);
+        if (opt.ecs && a.detailed) {
+            if (ecs_out.family == 1)
+                SRV_STAT_INC(w->stats.ecs_scope4[MIN(a.scope, 32)]);
+            else
+                SRV_STAT_INC(w->stats.ecs_scope6[MIN(a.scope, 128)]);
+        }
+    }
+    if (a.detailed)
+        srv_snapstats_zone(a.st, a.slot, a.zone);
+    if (a.st->countries) {
+        const client_t *c = a.ecs_ok ? &a.ecs : &a.src;
+        unsigned ci = SRV_COUNTRY_UNKNOWN;
+        if (a.snap->geo)
+            ci = srv_country_index(
+                geo_location(a.snap->geo, client_location(w, a.snap, c->family, c->addr))->country);
+        SRV_STAT_INC(w->stats.country[ci]);
     }
     size_t out = dns_resp_finish(&a.r);
     if (!tcp && a.snap->rrl_rate) {
@@ -619,5 +695,16 @@ size_t srv_query_process(srv_worker_t *w, const uint8_t *pkt, size_t len, uint8_
         }
     }
     SRV_STAT_INC(w->stats.rcode[a.rcode < 23 ? a.rcode : 23]);
+    if (w->tap) {
+        const client_t *c = a.dec_ecs ? &a.ecs : &a.src;
+        srv_tap_event_t ev = {
+            .qtime = qtime, .query = pkt, .qlen = len, .resp = resp, .rlen = out, .src = src,
+            .tcp = tcp, .q = &q, .rcode = a.rcode, .snap = a.snap, .zone = a.zone,
+            .route = a.dec_route, .answer = a.dec_answer, .family = c->family,
+            .addr = c->addr, .ecs_used = a.dec_ecs, .scope = a.scope,
+            .loc = a.snap->geo ? client_location(w, a.snap, c->family, c->addr) : 0,
+        };
+        srv_tap_log(w, &ev);
+    }
     return out;
 }

@@ -5,6 +5,8 @@
 #include <stdint.h>
 #include <sys/socket.h>
 
+#include "server/stats.h"
+
 /*
  * The query path: one call per DNS message. Implemented in server/query.c.
  * Threads: any thread registered with liburcu-qsbr (rcu_register_thread), one
@@ -21,6 +23,15 @@ typedef struct {
     uint64_t tcp_conns_accepted, tcp_conns_rejected, tcp_timeouts;
     uint64_t rrl_dropped;        /* UDP responses withheld by rate limiting */
     uint64_t rrl_slipped;        /* ... sent truncated instead (slip) */
+    uint64_t malformed_dropped;  /* shorter than a DNS header: dropped */
+    uint64_t malformed_formerr;  /* did not parse: answered FORMERR */
+    uint64_t dnstap_sent;        /* dnstap messages queued for the writer thread */
+    uint64_t dnstap_dropped;     /* ... lost because the queue was full */
+    /* Detailed counters (control.metrics): the fixed tables of server/stats.h. */
+    uint64_t qtype[SRV_QT_N];
+    uint64_t ecs_scope4[33];     /* replies carrying ECS, by SCOPE prefix length */
+    uint64_t ecs_scope6[129];
+    uint64_t country[SRV_COUNTRY_N];
 } srv_stats_t;
 
 /* Count on the owning thread: a relaxed store, so readers on other threads (relaxed
@@ -28,11 +39,27 @@ typedef struct {
 #define SRV_STAT_INC(field) __atomic_store_n(&(field), (field) + 1, __ATOMIC_RELAXED)
 
 typedef struct srv_rrl srv_rrl_t;
+typedef struct srv_tap srv_tap_t;
+
+/* Where recent IPv4 clients are: a direct-mapped cache of /24 -> GeoIP location id, only
+ * for /24s inside one GeoIP block, emptied when the snapshot changes. For the per-country
+ * counters and the query logs, which need the client's location on top of the route's
+ * own table. */
+#define SRV_LOC_BITS 14
+typedef struct {
+    uint64_t generation;         /* the snapshot the entries are from */
+    struct {
+        uint32_t key;            /* the /24 (address >> 8) | 1 << 31; 0: empty */
+        uint32_t loc;
+    } e[1u << SRV_LOC_BITS];
+} srv_loc_cache_t;
 
 typedef struct srv_worker {
     unsigned id;
     uint64_t rng;                /* weighted-shuffle state (any non-zero seed) */
     srv_rrl_t *rrl;              /* rate-limit table, made on first use (see rrl.c) */
+    srv_tap_t *tap;              /* dnstap and text query log, NULL when both are off */
+    srv_loc_cache_t *loc;        /* NULL: no cache (every lookup goes to the GeoIP table) */
     srv_stats_t stats;
     _Alignas(64) char pad_;      /* keep workers' counters on separate cache lines */
 } srv_worker_t;

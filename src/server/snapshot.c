@@ -9,6 +9,7 @@
 #include "common/log.h"
 #include "common/util.h"
 #include "dns/rrtype.h"
+#include "server/stats.h"
 
 static snapshot_t *current;
 static uint64_t generations;
@@ -127,6 +128,7 @@ snapshot_t *snapshot_build(conf_t *conf, pol_warn_fn warn, void *warn_ctx, char 
     s->rrl_v6_prefix = conf->rrl_v6_prefix;
     s->generation = ++generations;
     s->loaded_at = time(NULL);
+    srv_snapstats_new(s);
     return s;
 fail:
     s->conf = NULL;
@@ -138,6 +140,7 @@ void snapshot_free(snapshot_t *s)
 {
     if (!s)
         return;
+    srv_snapstats_retire(s);
     zone_set_clear(&s->zones);
     pol_set_free(s->pol);
     geo_db_free(s->geo);

@@ -8,6 +8,8 @@
 #include "policy/policy.h"
 #include "zone/zone.h"
 
+struct srv_snapstats;
+
 /* The routes attached to one zone node (zone_node_t.ext). */
 typedef struct {
     uint8_t n;
@@ -38,6 +40,7 @@ typedef struct snapshot {
     uint64_t generation;
     time_t loaded_at;
     size_t nrecords;
+    struct srv_snapstats *stats;         /* counters by zone and answer (server/stats.h) */
 } snapshot_t;
 
 /* Build a snapshot from a validated config: loads every zone and the GeoIP data, and

@@ -7,7 +7,9 @@ import http.client
 import os
 import re
 import signal
+import shutil
 import socket
+import subprocess
 import sys
 import time
 
@@ -229,6 +231,187 @@ try:
     tap.ok(silent == "" and took < 12 * lib.SLOW, "a silent client is disconnected (%.1fs)" % took)
     tap.ok(scrape() is not None, "the listener still serves /metrics")
     lib.alive_check(srv, label="hostile HTTP requests")
+    srv.stop_and_check()
+finally:
+    srv.stop(timeout=2)
+
+# ---- detailed counters: query types, zones, answers, ECS scopes, countries --------------
+# A second daemon with a small crafted GeoIP database (tests/data/route/gen-route-mmdb.pl):
+# 1.0.0.0/24 is JP, 2.0.0.0/16 US (Los Angeles), 3.0.0.0/16 DE.
+if shutil.which("perl") is None or subprocess.run(
+        ["perl", "-MMaxMind::DB::Writer::Tree", "-e", "1"], stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL).returncode != 0:
+    tap.skip("perl MaxMind::DB::Writer::Tree (libmaxmind-db-writer-perl) not installed", 22)
+    tap.done()
+    sys.exit(0)
+WORK = lib.tmpdir("geocast-metrics-")
+MMDB = os.path.join(WORK, "route.mmdb")
+r = subprocess.run(["perl", os.path.join(lib.ROOT, "tests", "data", "route", "gen-route-mmdb.pl"),
+                    MMDB], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, timeout=60)
+if r.returncode != 0:
+    tap.bail("gen-route-mmdb.pl failed: %s" % r.stderr)
+
+http_port = lib.free_port()
+GEO_CONFIG = """server: { listen: ["127.0.0.1@{port}"], workers: 2 }
+control: { http: "127.0.0.1@%d", metrics: { countries: true } }
+geoip: { mmdb: "%s" }
+boundaries:
+  Japan: [JP]
+  USA: [US]
+zones:
+  example.com:
+    file: "{zone:example.com}"
+    routes:
+      geo:
+        A:
+          answers:
+            - { value: 192.0.2.10, boundary: Japan }
+            - { value: 192.0.2.11, boundary: USA }
+            - { value: 192.0.2.12 }
+  example.net:
+    file: "{zone:example.net}"
+""" % (http_port, MMDB)
+NET_ZONE = """$ORIGIN example.net.
+$TTL 60
+@ SOA ns1 hm 1 3600 600 86400 60
+@ NS ns1
+ns1 A 192.0.2.53
+mail MX 10 ns1
+"""
+srv = lib.start_geocast(config=GEO_CONFIG, zones={"example.com": ZONE.format(serial=1),
+                                                  "example.net": NET_ZONE})
+try:
+    m0 = scrape()
+    tap.ok(m0 is not None, "detailed: /metrics answers")
+    types = [("A", 4), ("AAAA", 3), ("MX", 2), ("TXT", 1), ("SPF", 1)]
+    for t, n in types:
+        for _ in range(n):
+            srv.query(lib.make_query("www.example.com", t))
+    for _ in range(5):
+        srv.query(lib.make_query("mail.example.net", "MX"))
+    for _ in range(2):
+        srv.query(lib.make_query("www.example.org", "A"))       # REFUSED: no zone
+    clients = [("1.0.0.0", 24, "JP", "192.0.2.10", 3), ("2.0.0.0", 24, "US", "192.0.2.11", 4),
+               ("3.0.0.0", 24, "DE", "192.0.2.12", 2)]
+    scopes = {}
+    answered = []
+    for addr, src, _cc, _ans, n in clients:
+        for _ in range(n):
+            resp = srv.query(lib.make_query("geo.example.com", "A",
+                                            options=[dns.edns.ECSOption(addr, src)]))
+            opt = [o for o in (resp.options if resp else []) if o.otype == 8]
+            sc = opt[0].scopelen if opt else None
+            scopes[sc] = scopes.get(sc, 0) + 1
+            answered.append(resp.answer[0][0].address if resp and resp.answer else None)
+    bad = lib.raw_query("www.example.com", 1, qid=7, arcount=1, ar=lib.opt_rr(
+        options=lib.ecs_option_raw(1, 24, 5, bytes([2, 0, 0]))))  # SCOPE set in a query
+    lib.udp_raw(bad, srv.port, timeout=1)
+    lib.udp_raw(b"\x00\x01\x02", srv.port, timeout=0.3)      # runt: dropped
+    m1 = scrape()
+    expect_types = {t: n for t, n in types if t != "SPF"}
+    expect_types["MX"] += 5
+    expect_types["A"] += 2 + sum(c[4] for c in clients) + 1   # REFUSED, ECS, FORMERR query
+    expect_types["other"] = 1
+    got = {t: delta(m0, m1, "geocast_query_types_total", '{qtype="%s"}' % t)
+           for t in ["A", "AAAA", "MX", "TXT", "other", "NS", "SOA"]}
+    want = {t: expect_types.get(t, 0) for t in got}
+    tap.is_(got, want, "query types: exact deltas (SPF counted as other)")
+    necs = sum(c[4] for c in clients)
+    tap.is_(delta(m0, m1, "geocast_zone_queries_total", '{zone="example.com."}'),
+            11 + necs, "by zone: example.com. (static and routed answers)")
+    tap.is_(delta(m0, m1, "geocast_zone_queries_total", '{zone="example.net."}'), 5,
+            "by zone: example.net.")
+    tap.is_(delta(m0, m1, "geocast_zone_queries_total", '{zone="none"}'), 3,
+            "by zone: none for REFUSED and FORMERR")
+    tap.is_(answered, [c[3] for c in clients for _ in range(c[4])],
+            "ECS clients get their country's answer")
+    for _addr, _src, _cc, ans, n in clients:
+        tap.is_(delta(m0, m1, "geocast_answers_total",
+                      '{route="geo.example.com/A",answer="%s"}' % ans), n,
+                "answers: %s chosen %d times" % (ans, n))
+    got_scopes = {int(k.split('scope="')[1].rstrip('"}')): v
+                  for (n, k), v in m1["samples"].items()
+                  if n == "geocast_ecs_responses_total" and 'family="ipv4"' in k}
+    tap.ok(None not in scopes and scopes == {k: v for k, v in got_scopes.items() if v},
+           "ECS scope histogram matches the scopes sent (%r vs %r)" % (scopes, got_scopes))
+    for _addr, _src, cc, _ans, n in clients:
+        tap.is_(delta(m0, m1, "geocast_country_queries_total", '{country="%s"}' % cc), n,
+                "country %s: exact delta" % cc)
+    # every other query came from 127.0.0.1 (or carried a private ECS address): unknown
+    tap.is_(delta(m0, m1, "geocast_country_queries_total", '{country="unknown"}'), 11 + 5 + 2 + 1,
+            "country unknown: loopback clients")
+    tap.is_(delta(m0, m1, "geocast_malformed_total", '{action="formerr"}'), 1,
+            "malformed: an ECS option with SCOPE set is FORMERR")
+    tap.is_(delta(m0, m1, "geocast_malformed_total", '{action="dropped"}'), 1,
+            "malformed: a runt is dropped")
+
+    # Reload with the answers changed: totals carry over by label, a new answer starts at 0,
+    # a removed one keeps its total.
+    with open(srv.conf_path) as f:
+        conf = f.read()
+    with open(srv.conf_path, "w") as f:
+        f.write(conf.replace("- { value: 192.0.2.12 }", "- { value: 192.0.2.13 }"))
+    os.kill(srv.proc.pid, signal.SIGHUP)
+    m2 = None
+    deadline = time.monotonic() + 5 * lib.SLOW
+    while time.monotonic() < deadline:
+        m2 = scrape()
+        if m2 and m2["samples"].get(("geocast_snapshot_generation", "")) == 2:
+            break
+        time.sleep(0.05)
+    tap.is_(m2 and m2["samples"].get(("geocast_snapshot_generation", "")), 2.0, "reloaded")
+    for _ in range(3):
+        srv.query(lib.make_query("geo.example.com", "A", options=[dns.edns.ECSOption("2.0.0.0", 24)]))
+    srv.query(lib.make_query("geo.example.com", "A", options=[dns.edns.ECSOption("3.0.0.0", 24)]))
+    m3 = scrape()
+    tap.is_(delta(m1, m3, "geocast_answers_total", '{route="geo.example.com/A",answer="192.0.2.11"}'),
+            3, "after reload: an answer kept by the new config counts on from its total")
+    tap.is_(delta(m1, m3, "geocast_answers_total", '{route="geo.example.com/A",answer="192.0.2.12"}'),
+            0, "after reload: a removed answer keeps its total")
+    tap.is_(m3["samples"].get(("geocast_answers_total", '{route="geo.example.com/A",answer="192.0.2.13"}')),
+            1.0, "after reload: a new answer starts from zero")
+    tap.is_(delta(m1, m3, "geocast_zone_queries_total", '{zone="example.com."}'), 4,
+            "after reload: zone totals carry over")
+    srv.stop_and_check()
+finally:
+    srv.stop(timeout=2)
+
+# ---- countries inside a /24 split between GeoIP blocks ----------------------------------
+# Each I/O thread caches the location of IPv4 /24s that lie inside one GeoIP block; a /24
+# split into two /25s of different countries must not be cached as one.
+SPLIT_PL = r'''
+use strict; use warnings; use MaxMind::DB::Writer::Tree;
+my %t = (country => 'map', continent => 'map', iso_code => 'utf8_string', code => 'utf8_string',
+         geoname_id => 'uint32');
+my $tree = MaxMind::DB::Writer::Tree->new(ip_version => 6, record_size => 24,
+    database_type => 'GeoIP2-Country', languages => ['en'], description => { en => 'split' },
+    map_key_type_callback => sub { $t{ $_[0] } // 'utf8_string' }, alias_ipv6_to_ipv4 => 1,
+    remove_reserved_networks => 0);
+$tree->insert_network('7.0.0.0/25', { country => { iso_code => 'JP', geoname_id => 1 },
+                                      continent => { code => 'AS', geoname_id => 2 } });
+$tree->insert_network('7.0.0.128/25', { country => { iso_code => 'US', geoname_id => 3 },
+                                        continent => { code => 'NA', geoname_id => 4 } });
+$tree->insert_network('8.0.0.0/16', { country => { iso_code => 'FR', geoname_id => 5 },
+                                      continent => { code => 'EU', geoname_id => 6 } });
+open my $fh, '>:raw', $ARGV[0] or die; $tree->write_tree($fh); close $fh or die;
+'''
+SPLIT = os.path.join(WORK, "split.mmdb")
+r = subprocess.run(["perl", "-e", SPLIT_PL, SPLIT], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                   text=True, timeout=60)
+if r.returncode != 0:
+    tap.bail("cannot write the split database: %s" % r.stderr)
+srv = lib.start_geocast(config=GEO_CONFIG.replace(MMDB, SPLIT),  # same HTTP port, now free
+                        zones={"example.com": ZONE.format(serial=1), "example.net": NET_ZONE})
+try:
+    m0 = scrape()
+    plan = [("7.0.0.0", 25), ("7.0.0.128", 25), ("8.0.1.0", 24), ("8.0.2.0", 24)] * 5
+    for addr, src in plan:
+        srv.query(lib.make_query("geo.example.com", "A", options=[dns.edns.ECSOption(addr, src)]))
+    m1 = scrape()
+    got = {cc: delta(m0, m1, "geocast_country_queries_total", '{country="%s"}' % cc)
+           for cc in ("JP", "US", "FR")}
+    tap.is_(got, {"JP": 5, "US": 5, "FR": 10},
+            "countries: each half of a split /24 counted as its own country, a /16 as one")
     srv.stop_and_check()
 finally:
     srv.stop(timeout=2)

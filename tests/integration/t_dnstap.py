@@ -1,0 +1,363 @@
+#!/usr/bin/python3
+"""Query logs: dnstap to a file and to a Unix socket (read by fstrm_capture), decoded by a
+small reader below (Frame Streams + protobuf) and cross-checked with `kdig -G`; message
+types, addresses, ports, protocol, identity, the exact query and response bytes, and the
+geo decision in the extra field. The text query log (logging.query_log). Config errors."""
+
+import json
+import os
+import shutil
+import signal
+import socket
+import struct
+import subprocess
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import lib  # noqa: E402
+from lib import tap  # noqa: E402
+
+import dns.edns  # noqa: E402
+import dns.message  # noqa: E402
+
+lib.require_geocastd()
+if shutil.which("perl") is None or subprocess.run(
+        ["perl", "-MMaxMind::DB::Writer::Tree", "-e", "1"], stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL).returncode != 0:
+    tap.skip_all("perl MaxMind::DB::Writer::Tree (libmaxmind-db-writer-perl) not installed")
+
+CONTENT_TYPE = b"protobuf:dnstap.Dnstap"
+
+
+# ---- a Frame Streams + dnstap reader ---------------------------------------------------
+def read_frames(data):
+    """Data frames of a Frame Streams file (uni-directional): [START, data..., STOP].
+    Returns (content types of the START frame, [frames]); raises ValueError on bad input."""
+    pos, frames, ctypes, started = 0, [], [], False
+    while pos < len(data):
+        (n,) = struct.unpack_from("!I", data, pos)
+        pos += 4
+        if n:
+            frames.append(data[pos:pos + n])
+            pos += n
+            continue
+        (clen,) = struct.unpack_from("!I", data, pos)
+        ctrl = data[pos + 4:pos + 4 + clen]
+        pos += 4 + clen
+        (ctype,) = struct.unpack_from("!I", ctrl, 0)
+        if ctype == 2:      # START
+            started = True
+            p = 4
+            while p < len(ctrl):
+                f, ln = struct.unpack_from("!II", ctrl, p)
+                if f == 1:
+                    ctypes.append(ctrl[p + 8:p + 8 + ln])
+                p += 8 + ln
+        elif ctype == 3:    # STOP
+            break
+    if not started:
+        raise ValueError("no START frame")
+    return ctypes, frames
+
+
+def pb_fields(buf):
+    """{field number: [values]}: ints for varint and fixed32, bytes for length-delimited."""
+    out, pos = {}, 0
+
+    def varint():
+        nonlocal pos
+        v, shift = 0, 0
+        while True:
+            b = buf[pos]
+            pos += 1
+            v |= (b & 0x7f) << shift
+            shift += 7
+            if not b & 0x80:
+                return v
+    while pos < len(buf):
+        key = varint()
+        field, wt = key >> 3, key & 7
+        if wt == 0:
+            v = varint()
+        elif wt == 2:
+            n = varint()
+            v = bytes(buf[pos:pos + n])
+            pos += n
+        elif wt == 5:
+            (v,) = struct.unpack_from("<I", buf, pos)
+            pos += 4
+        elif wt == 1:
+            (v,) = struct.unpack_from("<Q", buf, pos)
+            pos += 8
+        else:
+            raise ValueError("wire type %d" % wt)
+        out.setdefault(field, []).append(v)
+    return out
+
+
+def decode(frame):
+    top = pb_fields(frame)
+    m = pb_fields(top[14][0])
+    one = lambda d, k: d.get(k, [None])[0]  # noqa: E731
+    return {
+        "identity": one(top, 1), "version": one(top, 2),
+        "extra": (one(top, 3) or b"").decode(), "dtype": one(top, 15),
+        "type": one(m, 1), "family": one(m, 2), "protocol": one(m, 3),
+        "qaddr": one(m, 4), "raddr": one(m, 5), "qport": one(m, 6), "rport": one(m, 7),
+        "qsec": one(m, 8), "qnsec": one(m, 9), "query": one(m, 10),
+        "rsec": one(m, 12), "rnsec": one(m, 13), "response": one(m, 14),
+    }
+
+
+def read_dnstap(path):
+    with open(path, "rb") as f:
+        ctypes, frames = read_frames(f.read())
+    return ctypes, [decode(fr) for fr in frames]
+
+
+# ---- setup ---------------------------------------------------------------------------------
+WORK = lib.tmpdir("geocast-dnstap-")
+MMDB = os.path.join(WORK, "route.mmdb")
+r = subprocess.run(["perl", os.path.join(lib.ROOT, "tests", "data", "route", "gen-route-mmdb.pl"),
+                    MMDB], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, timeout=60)
+if r.returncode != 0:
+    tap.bail("gen-route-mmdb.pl failed: %s" % r.stderr)
+
+ZONE = """$ORIGIN example.com.
+$TTL 60
+@ SOA ns1 hm 1 3600 600 86400 60
+@ NS ns1
+ns1 A 192.0.2.53
+www A 192.0.2.1
+"""
+
+
+def config(logging):
+    return """server: { listen: ["127.0.0.1@{port}"], workers: 2, identity: node-a, version: "geocast test" }
+geoip: { mmdb: "%s" }
+boundaries:
+  Japan: [JP]
+logging:
+%s
+zones:
+  example.com:
+    file: "{zone:example.com}"
+    routes:
+      geo:
+        A:
+          answers:
+            - { value: 192.0.2.10, boundary: Japan }
+            - { value: 192.0.2.12 }
+""" % (MMDB, logging)
+
+
+def send_from(port, msg, tcp=False):
+    """Send msg from a socket with a known port; returns (client port, wire query, reply)."""
+    wire = msg.to_wire()
+    if tcp:
+        s = socket.create_connection(("127.0.0.1", port), timeout=3)
+        s.sendall(struct.pack("!H", len(wire)) + wire)
+        n = struct.unpack("!H", s.recv(2))[0]
+        data = b""
+        while len(data) < n:
+            data += s.recv(n - len(data))
+    else:
+        s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        s.settimeout(3)
+        s.bind(("127.0.0.1", 0))
+        s.sendto(wire, ("127.0.0.1", port))
+        data = s.recv(65535)
+    cport = s.getsockname()[1]
+    s.close()
+    return cport, wire, data
+
+
+def traffic(srv):
+    """Three queries: static UDP, routed UDP with a JP ECS address, routed TCP."""
+    sent = []
+    sent.append(send_from(srv.port, lib.make_query("www.example.com", "A")) + ("udp",))
+    q = lib.make_query("geo.example.com", "A", options=[dns.edns.ECSOption("1.0.0.0", 24)])
+    sent.append(send_from(srv.port, q) + ("udp",))
+    sent.append(send_from(srv.port, lib.make_query("geo.example.com", "A"), tcp=True) + ("tcp",))
+    return sent
+
+
+LO = socket.inet_aton("127.0.0.1")
+
+# ---- 1. dnstap to a file, with the text query log ------------------------------------------
+out = os.path.join(WORK, "out.dnstap")
+qlog = os.path.join(WORK, "query.log")
+srv = lib.start_geocast(config=config("  dnstap: { file: %s, identity: tap-node }\n"
+                                      "  query_log: %s" % (out, qlog)),
+                        zones={"example.com": ZONE})
+try:
+    sent = traffic(srv)       # the readiness probe is in the log too
+    srv.stop_and_check()
+finally:
+    srv.stop(timeout=2)
+ctypes, msgs = read_dnstap(out)
+tap.is_(ctypes, [CONTENT_TYPE], "file: the START frame names protobuf:dnstap.Dnstap")
+tap.ok(len(msgs) >= 6 and len(msgs) % 2 == 0,
+       "file: two messages per query (%d messages)" % len(msgs))
+tap.is_(sorted(m["type"] for m in msgs), [1] * (len(msgs) // 2) + [2] * (len(msgs) // 2),
+        "as many AUTH_QUERY as AUTH_RESPONSE messages")
+# Threads have their own queues: messages of different threads may come in any order.
+# Pair them with what was sent by the exact bytes.
+pairs = []
+for cport, wire, data, proto in sent:
+    qm = [m for m in msgs if m["type"] == 1 and m["query"] == wire]
+    rm = [m for m in msgs if m["type"] == 2 and m["response"] == data]
+    pairs.append((qm, rm))
+tap.is_([(len(q), len(r)) for q, r in pairs], [(1, 1)] * 3,
+        "each query has one AUTH_QUERY with its exact bytes and one AUTH_RESPONSE with the reply's")
+if any(len(q) != 1 or len(r) != 1 for q, r in pairs):
+    tap.bail("dnstap messages missing: %r" % msgs)
+ours = [m for q, r in pairs for m in (q[0], r[0])]
+tap.is_({m["dtype"] for m in msgs}, {1}, "Dnstap.type is MESSAGE")
+tap.is_({m["identity"] for m in msgs}, {b"tap-node"}, "identity from logging.dnstap.identity")
+tap.is_({m["version"] for m in msgs}, {b"geocast test"}, "version from server.version")
+tap.is_([m["protocol"] for m in ours], [1, 1, 1, 1, 2, 2], "socket protocol UDP, UDP, TCP")
+tap.is_({m["family"] for m in ours}, {1}, "socket family INET")
+tap.ok(all(m["qaddr"] == LO and m["raddr"] == LO for m in ours),
+       "query and response addresses are 127.0.0.1")
+tap.is_([m["qport"] for m in ours], [p for p, _, _, _ in sent for _ in range(2)],
+        "query port is the client's port")
+tap.is_({m["rport"] for m in ours}, {srv.port}, "response port is the server's port")
+now = time.time()
+tap.ok(all(abs(m["qsec"] - now) < 120 and m["qnsec"] < 10**9 for m in ours) and
+       all(m["rsec"] is not None and (m["rsec"], m["rnsec"]) >= (m["qsec"], m["qnsec"])
+           for m in ours[1::2]), "query and response times are sane and ordered")
+tap.ok(all(m["query"] is None for m in ours[1::2]) and all(m["response"] is None for m in ours[0::2]),
+       "each message carries only its own DNS message")
+tap.ok(all((m["qsec"], m["qnsec"]) == (n["qsec"], n["qnsec"]) for m, n in zip(ours[0::2], ours[1::2])),
+       "a query and its response carry the same query time")
+ex = [m["extra"] for m in ours[0::2]]
+tap.is_(ex[0], "loc=- zone=example.com. scope=0", "extra: a static answer from loopback")
+tap.is_(ex[1], "loc=JP/JP-13/Tokyo zone=example.com. route=geo.example.com/A answer=192.0.2.10 "
+        "boundary=Japan ecs=1.0.0.0/24 scope=%d" % dns.message.from_wire(sent[1][2]).options[0].scopelen,
+        "extra: location, route, answer, boundary, ECS source and scope")
+tap.is_(ex[2], "loc=- zone=example.com. route=geo.example.com/A answer=192.0.2.12 boundary=- scope=0",
+        "extra: the fallback answer for a client with no location")
+tap.ok(all(m["extra"] == n["extra"] for m, n in zip(ours[0::2], ours[1::2])),
+       "query and response carry the same decision")
+
+kd = lib.run_cmd(["kdig", "-G", out]) if shutil.which("kdig") else None
+if kd is None:
+    tap.skip("kdig not installed")
+else:
+    rc, kout, kerr = kd[0], kd[1], kd[2]
+    tap.ok(rc == 0 and "geo.example.com." in kout and "192.0.2.10" in kout and "(TCP)" in kout,
+           "kdig -G decodes the file (an independent reader)")
+
+with open(qlog) as f:
+    lines = f.read().splitlines()
+tap.ok(len(lines) >= 3, "text log: one line per query (%d)" % len(lines))
+last = lines[-3:]
+tap.like(last[0], "127.0.0.1@%d udp www.example.com. A NOERROR loc=- zone=example.com. scope=0"
+         % sent[0][0], "text log: client, transport, qname, qtype, rcode, decision")
+tap.like(last[1], "udp geo.example.com. A NOERROR loc=JP/JP-13/Tokyo", "text log: location")
+tap.like(last[1], "answer=192.0.2.10 boundary=Japan ecs=1.0.0.0/24", "text log: decision")
+tap.like(last[2], "tcp geo.example.com. A NOERROR", "text log: TCP")
+
+# ---- 2. dnstap to a Unix socket read by fstrm_capture; queries only ------------------------
+if shutil.which("fstrm_capture") is None:
+    tap.skip("fstrm_capture (fstrm-bin) not installed", 3)
+else:
+    sock = os.path.join(WORK, "tap.sock")
+    cap_out = os.path.join(WORK, "captured.dnstap")
+    cap = lib.spawn(["fstrm_capture", "-t", CONTENT_TYPE.decode(), "-u", sock, "-w", cap_out],
+                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 5 * lib.SLOW
+    while not os.path.exists(sock) and time.monotonic() < deadline:
+        time.sleep(0.02)
+    srv = lib.start_geocast(config=config("  dnstap: { socket: %s, responses: false }" % sock),
+                            zones={"example.com": ZONE})
+    try:
+        sent = traffic(srv)
+        time.sleep(0.3 * lib.SLOW)
+        srv.stop_and_check()
+    finally:
+        srv.stop(timeout=2)
+    time.sleep(0.3 * lib.SLOW)
+    cap.send_signal(signal.SIGINT)
+    try:
+        cap.wait(timeout=5 * lib.SLOW)
+    except subprocess.TimeoutExpired:
+        cap.kill()
+        cap.wait()
+    try:
+        ctypes, msgs = read_dnstap(cap_out)
+    except (OSError, ValueError) as e:
+        ctypes, msgs = None, []
+        tap.diag("cannot read %s: %s" % (cap_out, e))
+    tap.is_(ctypes, [CONTENT_TYPE], "socket: fstrm_capture accepted the stream")
+    tap.is_({m["type"] for m in msgs}, {1}, "responses: false: only AUTH_QUERY messages")
+    got = [m["query"] for m in msgs]
+    tap.ok(all(got.count(w) == 1 for _, w, _, _ in sent),
+           "socket: the three queries, byte for byte")
+
+# ---- 3. no collector on the socket: queries are answered, messages dropped and counted --
+GEOCASTCTL = os.path.join(lib.ROOT, lib.BUILD, "bin", "geocastctl") if not os.path.isabs(lib.BUILD) \
+    else os.path.join(lib.BUILD, "bin", "geocastctl")
+ctl = os.path.join(WORK, "ctl.sock")
+srv = lib.start_geocast(config=config("  dnstap: { socket: %s, queue: 4 }" % os.path.join(WORK, "none.sock"))
+                        .replace("zones:", "control: { socket: %s }\nzones:" % ctl, 1),
+                        zones={"example.com": ZONE})
+try:
+    answered = sum(send_from(srv.port, lib.make_query("www.example.com", "A"))[2] != b""
+                   for _ in range(20))
+    rc, out, _ = lib.run_cmd([GEOCASTCTL, "-s", ctl, "-j", "stats"])
+    st = json.loads(out) if rc == 0 else {}
+    tap.is_(answered, 20, "no collector: every query answered")
+    tap.ok(st.get("dnstap_dropped", 0) >= 20 and
+           st.get("dnstap_sent", 0) + st.get("dnstap_dropped", 0) == 2 * st.get("udp_queries", -1),
+           "no collector: a full queue drops messages and counts them (%r)" % st)
+    t0 = time.monotonic()
+    srv.stop_and_check()
+    tap.ok(time.monotonic() - t0 < 5 * lib.SLOW, "no collector: stops promptly")
+finally:
+    srv.stop(timeout=2)
+
+# ---- 4. a reload that changes logging: kept as started, with a warning -------------------
+qlog2 = os.path.join(WORK, "query2.log")
+srv = lib.start_geocast(config=config("  query_log: %s" % qlog), zones={"example.com": ZONE})
+try:
+    with open(srv.conf_path) as f:
+        text = f.read()
+    with open(srv.conf_path, "w") as f:
+        f.write(text.replace(qlog, qlog2))
+    os.kill(srv.proc.pid, signal.SIGHUP)
+    deadline = time.monotonic() + 5 * lib.SLOW
+    while "logging changed" not in srv.stderr() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    tap.like(srv.stderr(), "logging changed: restart geocastd to apply",
+             "reload: a logging change is reported as needing a restart")
+    n0 = len(open(qlog).read().splitlines())
+    send_from(srv.port, lib.make_query("www.example.com", "A"))
+    srv.stop_and_check()
+finally:
+    srv.stop(timeout=2)
+tap.ok(len(open(qlog).read().splitlines()) == n0 + 1 and not os.path.exists(qlog2),
+       "reload: the query log keeps going to the file opened at start")
+
+# ---- 5. config errors --------------------------------------------------------------------
+for logging, want, name in [
+        ("  dnstap: { queries: true }", "needs file or socket", "dnstap without an output"),
+        ("  dnstap: { file: a, socket: b }", "not both", "dnstap with two outputs"),
+        ("  dnstap: { file: x, queue: 1000 }", "power of 2", "a queue size that is not a power of 2"),
+        ("  dnstap: { file: x, queries: false, responses: false }", "both false", "nothing to log"),
+        ("  dnstap: { file: x, bogus: 1 }", "unknown key", "an unknown key"),
+]:
+    rc, err, _, _ = lib.geocast_check(config(logging), {"example.com": ZONE})
+    tap.ok(rc == 1 and want in err and "logging.dnstap" in err,
+           "--check rejects %s, naming the key (%s)" % (name, err.strip()[:120]))
+bad = os.path.join(WORK, "no-such-dir", "out.dnstap")
+try:
+    srv = lib.start_geocast(config=config("  dnstap: { file: %s }" % bad), zones={"example.com": ZONE})
+    srv.stop(timeout=2)
+    tap.ok(False, "an unwritable dnstap file stops the start")
+except RuntimeError as e:
+    tap.ok("cannot open" in str(e) and "logging.dnstap.file" in str(e),
+           "an unwritable dnstap file: a clear error, no start")
+tap.done()
