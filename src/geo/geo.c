@@ -232,6 +232,16 @@ static void copy_subdivision(char *dst, const char *country, const char *sub)
     memcpy(dst, tmp, strlen(tmp) + 1);
 }
 
+/* Bytewise equality of two records (no padding: see loc_rec_t), as 5 words. */
+static inline bool loc_rec_eq(const loc_rec_t *x, const loc_rec_t *y)
+{
+    uint64_t a[5], c[5];
+    memcpy(a, x, sizeof(a));
+    memcpy(c, y, sizeof(c));
+    return ((a[0] ^ c[0]) | (a[1] ^ c[1]) | (a[2] ^ c[2]) | (a[3] ^ c[3]) | (a[4] ^ c[4])) == 0;
+}
+_Static_assert(sizeof(loc_rec_t) == 5 * sizeof(uint64_t), "loc_rec_eq compares 5 words");
+
 uint32_t geo_builder_loc(geo_builder_t *b, const geo_loc_in_t *in)
 {
     loc_rec_t r;
@@ -270,7 +280,7 @@ uint32_t geo_builder_loc(geo_builder_t *b, const geo_loc_in_t *in)
     uint32_t k = h & (b->lhcap - 1);
     while (b->lhash[k]) {
         uint32_t id = (uint32_t)b->lhash[k];
-        if ((uint32_t)(b->lhash[k] >> 32) == h && memcmp(&b->locs[id], &r, sizeof(r)) == 0)
+        if ((uint32_t)(b->lhash[k] >> 32) == h && loc_rec_eq(&b->locs[id], &r))
             return id;
         k = (k + 1) & (b->lhcap - 1);
     }

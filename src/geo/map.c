@@ -257,9 +257,13 @@ static uint32_t radix_entry(node_buf_t *nb, const keys_t *k, uint64_t b0, unsign
         (*i)++;
     uint32_t lo = *i;
     uint64_t b1 = b0 + (shift >= 64 ? ~(uint64_t)0 : ((uint64_t)1 << shift) - 1);
-    uint32_t c = key_last_le(k, lo, b1) - lo;
+    /* most blocks have few candidates: scan for those, binary-search the rest */
+    uint32_t c = 0;
+    while (c <= GEO_LEAF_MAX && lo + c + 1 < k->n && key_at(k, lo + c + 1) <= b1)
+        c++;
     if (c <= GEO_LEAF_MAX)
         return lo << 5 | c;
+    c = key_last_le(k, lo, b1) - lo;
     /* shift >= 1 here: a block of one key value has a single candidate (the last range
      * starting at it) */
     unsigned s = 1;
