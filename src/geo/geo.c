@@ -397,6 +397,53 @@ static int read_source(geo_builder_t *b, const geo_source_t *src, geo_rl4_t *v4,
     return geo_errf(err, errlen, ERR_INVAL, "geoip source: unknown kind %d", (int)src->kind);
 }
 
+/*
+ * The end of a load: compile the range lists (taken), number the locations by use, copy
+ * them out of the builder (taken, cleared) and either compute the subdivision midpoints
+ * from the builder's locations or copy them from `subs_from`.
+ */
+static int db_finish(geo_db_t **out, geo_builder_t *b, geo_rl4_t *acc4, geo_rl6_t *acc6,
+                     const geo_db_t *subs_from, char *err, size_t errlen)
+{
+    geo_db_t *db = xcalloc(1, sizeof(*db));
+    if (geo_map_init(&db->map, acc4, acc6) < 0) {
+        free(db);
+        builder_clear(b);
+        return geo_errf(err, errlen, ERR_LIMIT,
+                        "geoip: the networks nest too deeply for the lookup index");
+    }
+    if (subs_from) {
+        db->nsubs = subs_from->nsubs;
+        db->subs = xmalloc((subs_from->nsubs + 1) * sizeof(geo_subdiv_t));
+        memcpy(db->subs, subs_from->subs, subs_from->nsubs * sizeof(geo_subdiv_t));
+    } else {
+        build_subdivisions(db, b);
+    }
+    db->pool = xrealloc(b->pool, b->plen);
+    db->pool_len = b->plen;
+    b->pool = NULL;
+    db->nlocs = b->n;
+    db->locs = geo_table_alloc((size_t)b->n * sizeof(geo_location_t));
+    memset(db->locs, 0, (size_t)b->n * sizeof(geo_location_t));
+    uint32_t *newid = number_by_use(&db->map, b->n);
+    for (uint32_t id = 0; id < b->n; id++) {
+        const loc_rec_t *r = &b->locs[id];
+        geo_location_t *l = &db->locs[newid[id]];
+        memcpy(l->continent, r->continent, 3);
+        memcpy(l->country, r->country, 3);
+        memcpy(l->subdivision, r->subdivision, 8);
+        l->flags = r->flags;
+        l->source = r->source;
+        l->city = db->pool + r->city;
+        l->lat = r->lat;
+        l->lon = r->lon;
+    }
+    free(newid);
+    builder_clear(b);
+    *out = db;
+    return 0;
+}
+
 int geo_db_load(geo_db_t **out, const geo_source_t *srcs, size_t n, char *err, size_t errlen)
 {
     if (err && errlen)
@@ -450,43 +497,52 @@ int geo_db_load(geo_db_t **out, const geo_source_t *srcs, size_t n, char *err, s
         return rc;
     }
 
-    geo_db_t *db = xcalloc(1, sizeof(*db));
-    if (geo_map_init(&db->map, &acc4, &acc6) < 0) {
-        free(db);
-        builder_clear(&b);
-        return geo_errf(err, errlen, ERR_LIMIT,
-                        "geoip: the networks nest too deeply for the lookup index");
-    }
-    build_subdivisions(db, &b);
-    db->pool = xrealloc(b.pool, b.plen);
-    db->pool_len = b.plen;
-    b.pool = NULL;
-    db->nlocs = b.n;
-    db->locs = geo_table_alloc((size_t)b.n * sizeof(geo_location_t));
-    memset(db->locs, 0, (size_t)b.n * sizeof(geo_location_t));
-    uint32_t *newid = number_by_use(&db->map, b.n);
-    for (uint32_t id = 0; id < b.n; id++) {
-        const loc_rec_t *r = &b.locs[id];
-        geo_location_t *l = &db->locs[newid[id]];
-        memcpy(l->continent, r->continent, 3);
-        memcpy(l->country, r->country, 3);
-        memcpy(l->subdivision, r->subdivision, 8);
-        l->flags = r->flags;
-        l->source = r->source;
-        l->city = db->pool + r->city;
-        l->lat = r->lat;
-        l->lon = r->lon;
-    }
-    free(newid);
-    builder_clear(&b);
-    *out = db;
-    return 0;
+    return db_finish(out, &b, &acc4, &acc6, NULL, err, errlen);
 }
 
 int geo_db_load_mmdb(geo_db_t **out, const char *path, char *err, size_t errlen)
 {
     geo_source_t src = {.kind = GEO_SRC_MMDB, .path = path};
     return geo_db_load(out, &src, 1, err, errlen);
+}
+
+int geo_db_reduce(geo_db_t **out, const geo_db_t *db, unsigned keep, char *err, size_t errlen)
+{
+    if (err && errlen)
+        err[0] = '\0';
+    geo_builder_t b;
+    builder_init(&b);
+    uint32_t *newid = xmalloc((size_t)db->nlocs * sizeof(uint32_t));
+    newid[0] = GEO_LOC_UNKNOWN;
+    for (uint32_t id = 1; id < db->nlocs; id++) {
+        const geo_location_t *l = &db->locs[id];
+        geo_loc_in_t in = {.continent = l->continent, .country = l->country};
+        if (keep & GEO_KEEP_SUBDIVISION)
+            in.subdivision = l->subdivision;
+        if ((keep & GEO_KEEP_CITY) && l->city[0])
+            in.city = l->city;
+        if ((keep & GEO_KEEP_COORDS) && (l->flags & GEO_HAS_COORDS)) {
+            in.has_coords = true;
+            in.lat = l->lat;
+            in.lon = l->lon;
+        }
+        b.source = l->source;
+        newid[id] = geo_builder_loc(&b, &in);
+    }
+    const geo_map_t *m = &db->map;
+    geo_rl4_t r4 = {0};
+    geo_rl6_t r6 = {0};
+    for (uint32_t i = 0; i < m->n4; i++) {
+        uint32_t v = (uint32_t)m->e4[i];
+        geo_rl4_push(&r4, (uint32_t)(m->e4[i] >> 32), v < db->nlocs ? newid[v] : v);
+    }
+    for (uint32_t i = 0; i < m->n6; i++) {
+        uint32_t v = m->e6[i].val;
+        geo_rl6_push(&r6, GEO_U128(m->e6[i].hi, m->lo6[m->e6[i].lox]),
+                     v < db->nlocs ? newid[v] : v);
+    }
+    free(newid);
+    return db_finish(out, &b, &r4, &r6, db, err, errlen);
 }
 
 void geo_db_free(geo_db_t *db)
