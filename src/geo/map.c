@@ -10,11 +10,12 @@
  * Index: a radix tree over the top bits of the address. The root has 2^16 entries; an
  * entry whose block holds more than GEO_LEAF_MAX + 1 candidate ranges points to a child
  * node for the next s bits, with 2^s about a quarter of the block's candidates (so dense
- * blocks are split in one step), and so on until every block is down to 16 candidates,
- * found by a branch-free binary search. GeoLite2 City: IPv4 and IPv6 ranges cluster very
- * unevenly (one /20 of IPv6 holds 21,578 ranges, most hold none), which a fixed one-level
- * bucket index cannot follow; the tree adds nodes only where the data is dense, about one
- * 4-byte entry per range in all.
+ * blocks are split in one step), and so on until every block is down to 16 candidates;
+ * the range is found by counting the leaf's starts <= the address. GeoLite2 City: IPv4
+ * and IPv6 ranges cluster very unevenly (one /20 of IPv6 holds 21,578 ranges, most hold
+ * none), which a fixed one-level bucket index cannot follow; the tree adds nodes only
+ * where the data is dense (GeoLite2 City: 0.85 M entries for 2.27 M IPv4 ranges, 0.28 M
+ * for 0.29 M IPv6 ranges).
  *
  * The prefix length is not stored: it is derived from the range bounds, as the widest
  * aligned block around the address that stays inside the range (two XORs and two
