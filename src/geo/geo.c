@@ -361,21 +361,21 @@ static int cmp_use(const void *a, const void *b, void *ctx)
 
 /* Renumber the locations 1 .. n-1 by how many ranges use them, most used first, so that
  * the locations most lookups end on share a few cache lines (GeoLite2 City: the first
- * 4,096 of 158,127 locations, 160 KiB, hold half of the ranges). Returns newid[old]
- * (caller frees); the map's values are renumbered. */
-static uint32_t *number_by_use(geo_map_t *map, uint32_t n)
+ * 4,096 of 158,127 locations, 160 KiB, hold half of the ranges), and so that most fit in
+ * an index entry (map.c). Returns newid[old] (caller frees); the lists are renumbered. */
+static uint32_t *number_by_use(geo_rl4_t *r4, geo_rl6_t *r6, uint32_t n)
 {
     uint32_t *count = xcalloc(n, sizeof(uint32_t));
     uint32_t *order = xmalloc((size_t)n * sizeof(uint32_t));
     uint32_t *newid = xmalloc((size_t)n * sizeof(uint32_t));
-    geo_map_count(map, count, n);
+    geo_rl_count(r4, r6, count, n);
     for (uint32_t id = 0; id < n; id++)
         order[id] = id;
     if (n > 1)
         qsort_r(order + 1, n - 1, sizeof(uint32_t), cmp_use, count);
     for (uint32_t k = 0; k < n; k++)
         newid[order[k]] = k;
-    geo_map_renumber(map, newid, n);
+    geo_rl_renumber(r4, r6, newid, n);
     free(order);
     free(count);
     return newid;
@@ -405,8 +405,10 @@ static int read_source(geo_builder_t *b, const geo_source_t *src, geo_rl4_t *v4,
 static int db_finish(geo_db_t **out, geo_builder_t *b, geo_rl4_t *acc4, geo_rl6_t *acc6,
                      const geo_db_t *subs_from, char *err, size_t errlen)
 {
+    uint32_t *newid = number_by_use(acc4, acc6, b->n);
     geo_db_t *db = xcalloc(1, sizeof(*db));
     if (geo_map_init(&db->map, acc4, acc6) < 0) {
+        free(newid);
         free(db);
         builder_clear(b);
         return geo_errf(err, errlen, ERR_LIMIT,
@@ -425,7 +427,6 @@ static int db_finish(geo_db_t **out, geo_builder_t *b, geo_rl4_t *acc4, geo_rl6_
     db->nlocs = b->n;
     db->locs = geo_table_alloc((size_t)b->n * sizeof(geo_location_t));
     memset(db->locs, 0, (size_t)b->n * sizeof(geo_location_t));
-    uint32_t *newid = number_by_use(&db->map, b->n);
     for (uint32_t id = 0; id < b->n; id++) {
         const loc_rec_t *r = &b->locs[id];
         geo_location_t *l = &db->locs[newid[id]];

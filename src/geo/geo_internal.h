@@ -35,6 +35,10 @@ void geo_rl6_push(geo_rl6_t *l, geo_u128 start, uint32_t val);
 void geo_rl6_emit(geo_rl6_t *l, geo_u128 s, geo_u128 e, uint32_t val);
 void geo_rl4_clear(geo_rl4_t *l);
 void geo_rl6_clear(geo_rl6_t *l);
+/* count[v] += number of ranges with value v, for v < nlocs (GEO_LOC_V4ALIAS is skipped). */
+void geo_rl_count(const geo_rl4_t *r4, const geo_rl6_t *r6, uint32_t *count, uint32_t nlocs);
+/* Replace every value v < nlocs by newid[v] (a permutation: no neighbours become equal). */
+void geo_rl_renumber(geo_rl4_t *r4, geo_rl6_t *r6, const uint32_t *newid, uint32_t nlocs);
 /* out = hi where hi's value is non-zero, else lo. out must be empty. */
 void geo_rl4_overlay(geo_rl4_t *out, const geo_rl4_t *hi, const geo_rl4_t *lo);
 void geo_rl6_overlay(geo_rl6_t *out, const geo_rl6_t *hi, const geo_rl6_t *lo);
@@ -49,11 +53,13 @@ bool geo_v6_in_alias(geo_u128 s, geo_u128 e);
  * Index entry (uint32), by its low 5 bits: c <= GEO_LEAF_MAX: entry >> 5 is the first of
  * the c + 1 ranges one of which holds any address of the entry's block; GEO_LEAF_MAX + s:
  * entry >> 5 is the offset in pool[] of a child node of 2^s entries, one per value of
- * the next s bits of the address.
+ * the next s bits of the address; 31: the block lies inside one range, entry >> 13 is its
+ * value and (entry >> 5) & 0xff the prefix length of every address in the block.
  */
 #define GEO_MAP_MAX_RANGES (1u << 26) /* per family; 27 bits of index entry, with margin */
 #define GEO_LEAF_MAX 15u
-#define GEO_NODE_MAX_BITS 16u
+#define GEO_NODE_MAX_BITS 15u
+#define GEO_DIRECT_BITS 19u /* value bits of a direct entry */
 #define GEO_ROOT4_BITS 16u
 #define GEO_ROOT6_BITS 16u
 
@@ -95,10 +101,6 @@ uint32_t geo_map_lookup4(const geo_map_t *m, uint32_t a, unsigned *prefix);
 uint32_t geo_map_lookup6(const geo_map_t *m, uint64_t ahi, uint64_t alo, unsigned *prefix);
 int geo_map_walk(const geo_map_t *m, geo_walk_cb cb, void *ctx);
 size_t geo_map_bytes(const geo_map_t *m);
-/* count[v] += number of ranges with value v, for v < nlocs (GEO_LOC_V4ALIAS is skipped). */
-void geo_map_count(const geo_map_t *m, uint32_t *count, uint32_t nlocs);
-/* Replace every value v < nlocs by newid[v]. */
-void geo_map_renumber(geo_map_t *m, const uint32_t *newid, uint32_t nlocs);
 
 /* ---- the db builder shared by the source readers ------------------------------------- */
 

@@ -184,8 +184,48 @@ void geo_rl6_overlay(geo_rl6_t *out, const geo_rl6_t *hi, const geo_rl6_t *lo)
 /* ---- compiled map: radix index ------------------------------------------------------ */
 
 /* Entry codes (low 5 bits): 0..GEO_LEAF_MAX = leaf with that many further candidates;
- * GEO_LEAF_MAX + s = child node of 2^s entries (s = 1..GEO_NODE_MAX_BITS). */
-_Static_assert(GEO_LEAF_MAX + GEO_NODE_MAX_BITS <= 31, "entry code fits in 5 bits");
+ * GEO_LEAF_MAX + s = child node of 2^s entries (s = 1..GEO_NODE_MAX_BITS); ENTRY_DIRECT =
+ * the value (top GEO_DIRECT_BITS) and the prefix (8 bits) of every address of the block. */
+#define ENTRY_DIRECT 31u
+_Static_assert(GEO_LEAF_MAX + GEO_NODE_MAX_BITS < ENTRY_DIRECT, "entry codes fit in 5 bits");
+_Static_assert(GEO_DIRECT_BITS + 8 + 5 == 32, "direct entry: value, prefix, code");
+
+static inline geo_u128 start6(const geo_map_t *m, uint32_t i)
+{
+    return GEO_U128(m->e6[i].hi, m->lo6[m->e6[i].lox]);
+}
+
+/* The widest aligned block around a that stays inside range i: its host bits h must stay
+ * below the highest bit in which a differs from start - 1 and from the next start. */
+static inline unsigned prefix4(const geo_map_t *m, uint32_t i, uint32_t a)
+{
+    unsigned h = 32;
+    uint32_t start = (uint32_t)(m->e4[i] >> 32);
+    if (start) {
+        unsigned m1 = 31 - (unsigned)__builtin_clz(a ^ (start - 1));
+        h = MIN(h, m1);
+    }
+    if (i + 1 < m->n4) {
+        unsigned m2 = 31 - (unsigned)__builtin_clz(a ^ (uint32_t)(m->e4[i + 1] >> 32));
+        h = MIN(h, m2);
+    }
+    return 32 - h;
+}
+
+static inline unsigned prefix6(const geo_map_t *m, uint32_t i, geo_u128 a)
+{
+    geo_u128 s = start6(m, i);
+    unsigned h = 128;
+    if (s) {
+        unsigned m1 = 127 - clz128(a ^ (s - 1));
+        h = MIN(h, m1);
+    }
+    if (i + 1 < m->n6) {
+        unsigned m2 = 127 - clz128(a ^ start6(m, i + 1));
+        h = MIN(h, m2);
+    }
+    return 128 - h;
+}
 
 /* The 64-bit search keys of one family: the word at base + i * stride, masked. */
 typedef struct {
@@ -193,6 +233,8 @@ typedef struct {
     size_t stride;
     uint64_t mask;
     uint32_t n;
+    const geo_map_t *m; /* for direct entries */
+    bool v6;
 } keys_t;
 
 static inline uint64_t key_at(const keys_t *k, uint32_t i)
@@ -245,6 +287,34 @@ static size_t node_alloc(node_buf_t *nb, unsigned s)
 }
 
 /*
+ * A block inside one range (range lo) has one value and one prefix for all its addresses:
+ * the widest aligned block inside the range around any of them is the same ancestor of
+ * the block. Stored in the entry, they spare the lookup its read of the range table
+ * (GeoLite2 City: most IPv4 lookups, and the IPv6 ones in the empty space between
+ * allocations). Not for values of GEO_DIRECT_BITS bits or more (ids are numbered by use:
+ * the rare ones), nor for an IPv6 block that starts before range lo's start (low bits).
+ */
+static bool direct_entry(const keys_t *k, uint32_t lo, uint64_t b0, uint32_t *out)
+{
+    const geo_map_t *m = k->m;
+    uint32_t val;
+    unsigned p;
+    if (!k->v6) {
+        val = (uint32_t)m->e4[lo];
+        p = prefix4(m, lo, (uint32_t)(b0 >> 32));
+    } else {
+        if (m->e6[lo].hi == b0 && m->lo6[m->e6[lo].lox] != 0)
+            return false;
+        val = m->e6[lo].val;
+        p = prefix6(m, lo, GEO_U128(b0, 0));
+    }
+    if (val >= (1u << GEO_DIRECT_BITS))
+        return false;
+    *out = val << 13 | p << 5 | ENTRY_DIRECT;
+    return true;
+}
+
+/*
  * The index entry for the block [b0, b0 + 2^shift - 1] of the 64-bit key space. *i is a
  * sweep cursor: on entry the last range starting at or before the previous block's start;
  * on return the last range starting at or before b0. Blocks are visited in address order.
@@ -262,6 +332,11 @@ static uint32_t radix_entry(node_buf_t *nb, const keys_t *k, uint64_t b0, unsign
     uint32_t c = 0;
     while (c <= GEO_LEAF_MAX && lo + c + 1 < k->n && key_at(k, lo + c + 1) <= b1)
         c++;
+    if (c == 0) {
+        uint32_t d;
+        if (direct_entry(k, lo, b0, &d))
+            return d;
+    }
     if (c <= GEO_LEAF_MAX)
         return lo << 5 | c;
     c = key_last_le(k, lo, b1) - lo;
@@ -349,26 +424,20 @@ static void radix_clear(geo_radix_t *x)
     memset(x, 0, sizeof(*x));
 }
 
-/* First candidate for key q; *cnt = number of further candidates (<= GEO_LEAF_MAX). */
-static inline uint32_t radix_find(const geo_radix_t *x, uint64_t q, uint32_t *cnt)
+/* The leaf or direct entry for key q. */
+static inline uint32_t radix_find(const geo_radix_t *x, uint64_t q)
 {
     unsigned shift = 64 - x->bits;
     uint32_t e = x->root[q >> shift];
-    while ((e & 31) > GEO_LEAF_MAX) {
+    while ((e & 31) - (GEO_LEAF_MAX + 1) < GEO_NODE_MAX_BITS) { /* a child node */
         unsigned s = (e & 31) - GEO_LEAF_MAX;
         shift -= s;
         e = x->pool[(e >> 5) + ((q >> shift) & ((1u << s) - 1))];
     }
-    *cnt = e & 31;
-    return e >> 5;
+    return e;
 }
 
 /* ---- compiled map -------------------------------------------------------------------- */
-
-static inline geo_u128 start6(const geo_map_t *m, uint32_t i)
-{
-    return GEO_U128(m->e6[i].hi, m->lo6[m->e6[i].lox]);
-}
 
 int geo_map_init(geo_map_t *m, geo_rl4_t *r4, geo_rl6_t *r6)
 {
@@ -402,8 +471,8 @@ int geo_map_init(geo_map_t *m, geo_rl4_t *r4, geo_rl6_t *r6)
     }
     geo_rl6_clear(r6);
 
-    keys_t k4 = {(const uint8_t *)m->e4, sizeof(uint64_t), ~(uint64_t)0 << 32, m->n4};
-    keys_t k6 = {(const uint8_t *)m->e6, sizeof(geo_e6_t), ~(uint64_t)0, m->n6};
+    keys_t k4 = {(const uint8_t *)m->e4, sizeof(uint64_t), ~(uint64_t)0 << 32, m->n4, m, false};
+    keys_t k6 = {(const uint8_t *)m->e6, sizeof(geo_e6_t), ~(uint64_t)0, m->n6, m, true};
     if (radix_build(&m->x4, &k4, GEO_ROOT4_BITS) < 0 ||
         radix_build(&m->x6, &k6, GEO_ROOT6_BITS) < 0) {
         geo_map_clear(m);
@@ -435,8 +504,14 @@ size_t geo_map_bytes(const geo_map_t *m)
 
 uint32_t geo_map_lookup4(const geo_map_t *m, uint32_t a, unsigned *prefix)
 {
+    uint32_t x = radix_find(&m->x4, (uint64_t)a << 32);
+    if ((x & 31) == ENTRY_DIRECT) {
+        if (prefix)
+            *prefix = (x >> 5) & 0xff;
+        return x >> 13;
+    }
     const uint64_t *e = m->e4;
-    uint32_t n, i = radix_find(&m->x4, (uint64_t)a << 32, &n);
+    uint32_t n = x & 31, i = x >> 5;
     uint64_t ka = (uint64_t)a << 32 | 0xffffffffu; /* e[i] <= ka  <=>  start(i) <= a */
     /* the range is the last of i .. i + n with e <= ka (e[i] <= ka holds): count them.
      * Independent loads, unlike a binary search's chain, so their misses overlap. */
@@ -444,47 +519,32 @@ uint32_t geo_map_lookup4(const geo_map_t *m, uint32_t a, unsigned *prefix)
     for (uint32_t j = 1; j <= n; j++)
         c += e[i + j] <= ka;
     i += c;
-    if (prefix) {
-        /* widest aligned block around a inside [start, next - 1]: its host bits h must
-         * stay below the highest bit in which a differs from start - 1 and from next. */
-        unsigned h = 32;
-        uint32_t start = (uint32_t)(e[i] >> 32);
-        if (start) {
-            unsigned m1 = 31 - (unsigned)__builtin_clz(a ^ (start - 1));
-            h = MIN(h, m1);
-        }
-        if (i + 1 < m->n4) {
-            unsigned m2 = 31 - (unsigned)__builtin_clz(a ^ (uint32_t)(e[i + 1] >> 32));
-            h = MIN(h, m2);
-        }
-        *prefix = 32 - h;
-    }
+    if (prefix)
+        *prefix = prefix4(m, i, a);
     return (uint32_t)e[i];
 }
 
-void geo_map_count(const geo_map_t *m, uint32_t *count, uint32_t nlocs)
+void geo_rl_count(const geo_rl4_t *r4, const geo_rl6_t *r6, uint32_t *count, uint32_t nlocs)
 {
-    for (uint32_t i = 0; i < m->n4; i++) {
-        uint32_t v = (uint32_t)m->e4[i];
-        if (v < nlocs)
-            count[v]++;
+    for (uint32_t i = 0; i < r4->n; i++) {
+        if (r4->val[i] < nlocs)
+            count[r4->val[i]]++;
     }
-    for (uint32_t i = 0; i < m->n6; i++) {
-        if (m->e6[i].val < nlocs)
-            count[m->e6[i].val]++;
+    for (uint32_t i = 0; i < r6->n; i++) {
+        if (r6->val[i] < nlocs)
+            count[r6->val[i]]++;
     }
 }
 
-void geo_map_renumber(geo_map_t *m, const uint32_t *newid, uint32_t nlocs)
+void geo_rl_renumber(geo_rl4_t *r4, geo_rl6_t *r6, const uint32_t *newid, uint32_t nlocs)
 {
-    for (uint32_t i = 0; i < m->n4; i++) {
-        uint32_t v = (uint32_t)m->e4[i];
-        if (v < nlocs)
-            m->e4[i] = (m->e4[i] & ~(uint64_t)0xffffffffu) | newid[v];
+    for (uint32_t i = 0; i < r4->n; i++) {
+        if (r4->val[i] < nlocs)
+            r4->val[i] = newid[r4->val[i]];
     }
-    for (uint32_t i = 0; i < m->n6; i++) {
-        if (m->e6[i].val < nlocs)
-            m->e6[i].val = newid[m->e6[i].val];
+    for (uint32_t i = 0; i < r6->n; i++) {
+        if (r6->val[i] < nlocs)
+            r6->val[i] = newid[r6->val[i]];
     }
 }
 
@@ -505,8 +565,14 @@ static uint32_t last_le128(const geo_map_t *m, uint32_t hi, geo_u128 a)
 
 uint32_t geo_map_lookup6(const geo_map_t *m, uint64_t ahi, uint64_t alo, unsigned *prefix)
 {
+    uint32_t x = radix_find(&m->x6, ahi);
+    if ((x & 31) == ENTRY_DIRECT) {
+        if (prefix)
+            *prefix = (x >> 5) & 0xff;
+        return x >> 13;
+    }
     const geo_e6_t *e = m->e6;
-    uint32_t n, i = radix_find(&m->x6, ahi, &n);
+    uint32_t n = x & 31, i = x >> 5;
     uint32_t c = 0;
     for (uint32_t j = 1; j <= n; j++) /* as in geo_map_lookup4 */
         c += e[i + j].hi <= ahi;
@@ -514,19 +580,8 @@ uint32_t geo_map_lookup6(const geo_map_t *m, uint64_t ahi, uint64_t alo, unsigne
     /* i: last range whose top 64 bits are <= ahi; its low bits may still exceed alo */
     if (__builtin_expect(m->lo6[e[i].lox] > alo, 0) && e[i].hi == ahi)
         i = last_le128(m, i - 1, GEO_U128(ahi, alo));
-    if (prefix) {
-        geo_u128 a = GEO_U128(ahi, alo), s = start6(m, i);
-        unsigned h = 128;
-        if (s) {
-            unsigned m1 = 127 - clz128(a ^ (s - 1));
-            h = MIN(h, m1);
-        }
-        if (i + 1 < m->n6) {
-            unsigned m2 = 127 - clz128(a ^ start6(m, i + 1));
-            h = MIN(h, m2);
-        }
-        *prefix = 128 - h;
-    }
+    if (prefix)
+        *prefix = prefix6(m, i, GEO_U128(ahi, alo));
     return e[i].val;
 }
 

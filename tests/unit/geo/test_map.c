@@ -2,7 +2,8 @@
  * The compiled range table (src/geo/map.c) against a brute-force reference, on range
  * lists built to stress its index: dense clusters that need several levels of child
  * nodes, runs of more than 16 IPv6 starts sharing their top 64 bits (the tie path),
- * blocks of a single key value, ranges at both ends of the space, and the empty table.
+ * blocks of a single key value, blocks answered by the index alone (direct entries),
+ * ranges at both ends of the space, and the empty table.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -318,18 +319,38 @@ int main(void)
         is_int(w.bad, 0, "walk: %zu blocks contiguous, each one's lookup gives its value "
                          "and prefix", w.n);
 
+        /* direct entries: blocks inside one range answer from the index alone */
+        size_t direct = 0;
+        for (size_t b = 0; b < ((size_t)1 << m.x4.bits); b++)
+            direct += (m.x4.root[b] & 31) == 31;
+        for (size_t b = 0; b < m.x6.npool; b++)
+            direct += (m.x6.pool[b] & 31) == 31;
+        ok(direct > 1000, "the index answers %zu blocks directly", direct);
+
+        geo_map_clear(&m);
+        ref_free(&r4);
+        ref_free(&r6);
+    }
+
+    /* count and renumber on the lists, before the map is built (as geo.c does) */
+    {
+        geo_rl4_t l4 = {0};
+        geo_rl6_t l6 = {0};
+        dense4(&l4);
+        dense6(&l6);
+        ref_take4(&r4, &l4);
+        ref_take6(&r6, &l6);
         uint32_t *count = calloc(vals + 1, sizeof(uint32_t));
-        geo_map_count(&m, count, vals + 1);
+        geo_rl_count(&l4, &l6, count, vals + 1);
         size_t total = 0;
         for (uint32_t v = 0; v <= vals; v++)
             total += count[v];
         is_int(total, (size_t)r4.n + r6.n, "count: every range counted once");
-
-        /* renumber: reverse the values, lookups follow */
         uint32_t *newid = malloc((vals + 1) * sizeof(uint32_t));
         for (uint32_t v = 0; v <= vals; v++)
             newid[v] = vals - v;
-        geo_map_renumber(&m, newid, vals + 1);
+        geo_rl_renumber(&l4, &l6, newid, vals + 1);
+        is_int(geo_map_init(&m, &l4, &l6), 0, "init after renumbering");
         bad = 0;
         for (int k = 0; k < 20000; k++) {
             uint32_t a = (uint32_t)rnd();
