@@ -33,7 +33,8 @@ int snapshot_load_geo(const conf_t *conf, geo_db_t **out, char *err, size_t errl
 /*
  * The location fields the compiled routes can tell apart (GEO_KEEP_*): the policy reads
  * continent and country for places, the subdivision for subdivision places and named
- * regions, the city for "CC/City" boundaries, coordinates for `closest`. Entries are told
+ * regions, the city for "CC/City" boundaries, coordinates for `closest`; query logs show
+ * the subdivision and city. Entries are told
  * apart as pol_set_build() does; an entry it will reject keeps everything (it fails).
  */
 static unsigned geo_keep(const conf_t *conf, const geo_db_t *db)
@@ -58,6 +59,10 @@ static unsigned geo_keep(const conf_t *conf, const geo_db_t *db)
         for (size_t r = 0; r < conf->zones[z].nroutes; r++)
             if (conf->zones[z].routes[r].closest)
                 keep |= GEO_KEEP_COORDS;
+    /* dnstap's extra field and the text query log show where the client is, down to
+     * the city (loc=CC/SUBDIVISION/CITY). */
+    if (conf->dnstap_path || conf->query_log)
+        keep |= GEO_KEEP_SUBDIVISION | GEO_KEEP_CITY;
     return keep;
 }
 
