@@ -27,24 +27,29 @@
 #define TEXT_BUF (64 * 1024)   /* text log bytes buffered per thread */
 #define TEXT_LINE 1024         /* longest line we write */
 #define CONTENT_TYPE "protobuf:dnstap.Dnstap"
-#define POOL_BUF 512           /* dnstap frame buffer; bigger messages use malloc */
 #define OUTQ_FRAMES 512        /* frames per writev at most */
 
 /*
- * Frame buffers for one I/O thread: a slab of POOL_BUF-byte buffers and a ring of the
- * free ones. The I/O thread takes (head), the fstrm writer thread gives back once the
- * frame is written (tail): single producer, single consumer, no lock. There are as many
- * buffers as the ring holds, so giving back never finds it full; taking from an empty
- * ring falls back to malloc.
+ * Frame buffers for one I/O thread: a byte ring. The I/O thread takes each frame at the
+ * head, right after the previous one; the fstrm writer thread gives frames back once
+ * written, in the order they were queued (fstrm frees the entries of one input queue in
+ * queue order: after each writev, or at once when its output is closed), so giving
+ * back a frame releases everything before it too: single producer, single consumer, no
+ * lock, no malloc. Each frame is preceded by RING_HDR bytes holding the ring position
+ * where it ends. A frame that does not fit before the end of the memory starts over at
+ * the beginning (the gap is released with it). Frames sit next to each other, so the
+ * memory the two threads touch is the bytes in flight, not one 512-byte slot per frame.
  */
+#define RING_HDR 8
+#define RING_PER_FRAME 320     /* ring bytes per frame of the queue (ours: ~100-300) */
+
 typedef struct {
-    uint8_t *slab;
-    size_t nbuf;                   /* a power of 2 */
-    uint8_t **ring;
-    uint8_t *spare;                /* taken, then not queued (I/O thread only) */
-    _Alignas(64) atomic_uint head; /* taken so far (I/O thread) */
-    _Alignas(64) atomic_uint tail; /* given back so far (writer thread), + nbuf */
-} pool_t;
+    uint8_t *mem;
+    uint64_t size;
+    uint64_t head;                 /* bytes taken so far (I/O thread) */
+    uint64_t last;                 /* head before the last take (I/O thread) */
+    _Alignas(64) _Atomic uint64_t tail; /* bytes given back so far (writer thread) */
+} ring_t;
 
 #define MID_SLOTS 64           /* decision text middles cached per thread (a power of 2) */
 #define MID_MAX 192            /* longest middle cached */
@@ -59,7 +64,7 @@ typedef struct {
 
 struct srv_tap {
     struct fstrm_iothr_queue *q;   /* NULL: no dnstap */
-    pool_t *pool;                  /* frame buffers (dnstap only) */
+    ring_t *ring;                  /* frame buffers (dnstap only) */
     bool queries, responses;
     int logfd;                     /* text log, or -1 */
     size_t len;                    /* bytes in buf */
@@ -79,75 +84,55 @@ static struct {
     size_t identity_len, version_len;
 } g = { .logfd = -1 };
 
-static pool_t *pool_new(size_t want)
+static ring_t *ring_new(size_t size)
 {
-    pool_t *p = xcalloc(1, sizeof(*p));
-    p->nbuf = 64;
-    while (p->nbuf < want)
-        p->nbuf *= 2;
-    p->slab = xmalloc(p->nbuf * POOL_BUF); /* pages become resident as they are used */
-    p->ring = xmalloc(p->nbuf * sizeof(*p->ring));
-    for (size_t i = 0; i < p->nbuf; i++)
-        p->ring[i] = p->slab + i * POOL_BUF;
-    atomic_init(&p->head, 0);
-    atomic_init(&p->tail, (unsigned)p->nbuf);
-    return p;
+    ring_t *r = xcalloc(1, sizeof(*r));
+    r->size = size;
+    r->mem = xmalloc(size); /* pages become resident as they are used */
+    atomic_init(&r->tail, 0);
+    return r;
 }
 
-static void pool_free_all(pool_t *p)
+static void ring_free(ring_t *r)
 {
-    if (!p)
+    if (!r)
         return;
-    free(p->slab);
-    free(p->ring);
-    free(p);
+    free(r->mem);
+    free(r);
 }
 
-/* A buffer of len bytes: from the pool when it fits and one is free, else malloc. */
-static uint8_t *pool_take(pool_t *p, size_t len)
+/* len bytes at the head, or NULL when the ring is full (or len does not fit at all). */
+static uint8_t *ring_take(ring_t *r, size_t len)
 {
-    if (len <= POOL_BUF && p->spare) {
-        uint8_t *b = p->spare;
-        p->spare = NULL;
-        return b;
+    uint64_t need = (RING_HDR + len + 7) & ~(uint64_t)7;
+    uint64_t pos = r->head, off = pos % r->size;
+    if (off + need > r->size) { /* start over at the beginning */
+        pos += r->size - off;
+        off = 0;
     }
-    if (len <= POOL_BUF) {
-        unsigned h = atomic_load_explicit(&p->head, memory_order_relaxed);
-        if (h != atomic_load_explicit(&p->tail, memory_order_acquire)) {
-            uint8_t *b = p->ring[h & (p->nbuf - 1)];
-            atomic_store_explicit(&p->head, h + 1, memory_order_release);
-            return b;
-        }
-    }
-    return malloc(len);
+    if (need > r->size ||
+        pos + need - atomic_load_explicit(&r->tail, memory_order_acquire) > r->size)
+        return NULL;
+    uint64_t end = pos + need;
+    memcpy(r->mem + off, &end, sizeof(end));
+    r->last = r->head;
+    r->head = end;
+    return r->mem + off + RING_HDR;
 }
 
-static bool in_pool(const pool_t *p, const uint8_t *b)
+/* The frame just taken was not queued: back to the ring (I/O thread). */
+static void ring_untake(ring_t *r)
 {
-    return b >= p->slab && b < p->slab + p->nbuf * POOL_BUF;
+    r->head = r->last;
 }
 
-/* A buffer taken but not queued: back to the taker's hand (I/O thread). */
-static void pool_untake(pool_t *p, uint8_t *b)
+/* fstrm's free callback, on the writer thread: this frame and all before it are done. */
+static void ring_give(void *buf, void *ctx)
 {
-    if (in_pool(p, b) && !p->spare)
-        p->spare = b;
-    else if (!in_pool(p, b))
-        free(b);
-}
-
-/* fstrm's free callback, on the writer thread. */
-static void pool_give(void *buf, void *ctx)
-{
-    pool_t *p = ctx;
-    uint8_t *b = buf;
-    if (!in_pool(p, b)) {
-        free(buf);
-        return;
-    }
-    unsigned t = atomic_load_explicit(&p->tail, memory_order_relaxed);
-    p->ring[t & (p->nbuf - 1)] = b;
-    atomic_store_explicit(&p->tail, t + 1, memory_order_release);
+    ring_t *r = ctx;
+    uint64_t end;
+    memcpy(&end, (uint8_t *)buf - RING_HDR, sizeof(end));
+    atomic_store_explicit(&r->tail, end, memory_order_release);
 }
 
 /*
@@ -325,7 +310,7 @@ int srv_tap_start(const conf_t *conf, unsigned nthreads, char *err, size_t errle
         t->responses = conf->dnstap_responses;
         t->q = g.iothr ? fstrm_iothr_get_input_queue_idx(g.iothr, i) : NULL;
         /* Frames in flight: the thread's queue plus the writer's output queue. */
-        t->pool = t->q ? pool_new(g.queue + OUTQ_FRAMES) : NULL;
+        t->ring = t->q ? ring_new((size_t)(g.queue + OUTQ_FRAMES) * RING_PER_FRAME) : NULL;
     }
     return 0;
 }
@@ -369,7 +354,7 @@ void srv_tap_stop(void)
     if (g.iothr)
         fstrm_iothr_destroy(&g.iothr); /* writes what is queued, joins the thread */
     for (unsigned i = 0; i < g.n; i++)
-        pool_free_all(g.taps[i].pool);  /* every frame given back by now */
+        ring_free(g.taps[i].ring);  /* every frame given back by now */
     free(g.taps);
     g.taps = NULL;
     g.n = 0;
@@ -540,15 +525,15 @@ size_t srv_tap_decision(const srv_tap_event_t *ev, char *buf, size_t len)
 static void dnstap_submit(srv_worker_t *w, srv_tap_t *t, const srv_dnstap_msg_t *m)
 {
     size_t cap = srv_dnstap_size(m);
-    uint8_t *buf = pool_take(t->pool, cap);
+    uint8_t *buf = ring_take(t->ring, cap);
     if (!buf) {
         SRV_STAT_INC(w->stats.dnstap_dropped);
         return;
     }
     size_t len = srv_dnstap_encode(buf, cap, m);
     if (len == 0 ||
-        fstrm_iothr_submit(g.iothr, t->q, buf, len, pool_give, t->pool) != fstrm_res_success) {
-        pool_untake(t->pool, buf); /* not queued: still ours (fstrm frees nothing then) */
+        fstrm_iothr_submit(g.iothr, t->q, buf, len, ring_give, t->ring) != fstrm_res_success) {
+        ring_untake(t->ring); /* not queued: still ours (fstrm frees nothing then) */
         SRV_STAT_INC(w->stats.dnstap_dropped);
         return;
     }

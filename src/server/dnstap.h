@@ -101,7 +101,7 @@ typedef struct {
     size_t message_len;
 } srv_dnstap_msg_t;
 
-/* Upper bound of the encoded size of m. */
+/* The encoded size of m (exact). */
 size_t srv_dnstap_size(const srv_dnstap_msg_t *m);
 
 /* Encode m as a dnstap.Dnstap protobuf message into buf (cap bytes). Returns the length,
