@@ -255,14 +255,20 @@ static int start_dnstap(const conf_t *conf, unsigned nthreads, char *err, size_t
     /* A socket collector that is not there yet (or restarts) is retried every second. */
     fstrm_iothr_options_set_reopen_interval(io, 1);
     /* Fewer, larger writes: up to 512 frames or 64 KiB per writev (fstrm's defaults, 64
-     * frames and 8 KiB, meant a writev per ~30 of our frames). Fewer wake-ups: the writer
-     * thread is signalled when a queue holds an eighth of its size (at least fstrm's
-     * default, 32), else it looks every flush_timeout (1 s); on a busy server it then
-     * runs once per few hundred frames. */
+     * frames and 8 KiB, meant a writev per ~30 of our frames). */
     fstrm_iothr_options_set_output_queue_size(io, OUTQ_FRAMES);
     fstrm_iothr_options_set_buffer_hint(io, FSTRM_IOTHR_BUFFER_HINT_MAX);
-    unsigned notify = queue / 8;
-    fstrm_iothr_options_set_queue_notify_threshold(io, notify < 32 ? 32 : notify);
+    /* When to wake the writer thread. fstrm signals it when a queue's *free* slots fall
+     * to queue_notify_threshold (libfstrm 0.6: my_queue insert reports the space left),
+     * else the writer looks every flush_timeout (1 s). Its default, 32, wakes the writer
+     * only when the queue is nearly full: under load the queue then overflows while the
+     * writer gets going, and messages are dropped. Wake it when an eighth of the queue
+     * is used instead (512 frames of 4096), which still batches hundreds of frames per
+     * wake-up. Queues under 64 frames keep fstrm's default. */
+    if (queue >= 64) {
+        unsigned used = queue / 8 < 32 ? 32 : queue / 8;
+        fstrm_iothr_options_set_queue_notify_threshold(io, queue - 1 - used);
+    }
     g.queue = queue;
     g.iothr = fstrm_iothr_init(io, &w);
     fstrm_iothr_options_destroy(&io);
