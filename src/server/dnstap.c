@@ -62,6 +62,15 @@ typedef struct {
     char text[MID_MAX];
 } mid_t;
 
+#define LOC_BITS 11            /* location texts cached per thread: 2048 */
+
+typedef struct {
+    uint64_t gen;                  /* snapshot generation; 0: empty */
+    uint32_t loc;
+    uint8_t len;
+    char text[51];                 /* 64 bytes per entry */
+} loc_text_t;
+
 struct srv_tap {
     struct fstrm_iothr_queue *q;   /* NULL: no dnstap */
     ring_t *ring;                  /* frame buffers (dnstap only) */
@@ -72,6 +81,7 @@ struct srv_tap {
     struct sockaddr_storage local; /* where the queries arrive (response address) */
     bool has_local;
     mid_t mid[MID_SLOTS];          /* decision text cache (put_middle_cached) */
+    loc_text_t loc[1u << LOC_BITS]; /* location text cache (put_loc_cached) */
 };
 
 static struct {
@@ -490,21 +500,52 @@ static void put_middle_cached(out_t *o, srv_tap_t *t, const srv_tap_event_t *ev)
     put_mem(o, m->text, m->len);
 }
 
-static size_t decision(srv_tap_t *t, const srv_tap_event_t *ev, char *buf, size_t len)
+/* "loc=COUNTRY/SUBDIVISION/CITY" or "loc=-". */
+static void put_loc(out_t *o, const srv_tap_event_t *ev)
 {
-    out_t o = { buf, buf + len - 1 };
     const snapshot_t *s = ev->snap;
     const geo_location_t *l = s && s->geo ? geo_location(s->geo, ev->loc) : NULL;
     if (l && l->country[0]) {
-        put_mem(&o, "loc=", 4);
-        put_str(&o, l->country);
-        put_mem(&o, "/", 1);
-        put_str(&o, l->subdivision[0] ? l->subdivision : "-");
-        put_mem(&o, "/", 1);
-        put_str(&o, l->city && *l->city ? l->city : "-");
+        put_mem(o, "loc=", 4);
+        put_str(o, l->country);
+        put_mem(o, "/", 1);
+        put_str(o, l->subdivision[0] ? l->subdivision : "-");
+        put_mem(o, "/", 1);
+        put_str(o, l->city && *l->city ? l->city : "-");
     } else {
-        put_mem(&o, "loc=-", 5);
+        put_mem(o, "loc=-", 5);
     }
+}
+
+/* The location text from the thread's cache: reading a location and its city name for
+ * a client seen before costs two cache misses in the location table (perf: 80 % of the
+ * decision text's time before this cache); the cache is 128 KiB per thread. */
+static void put_loc_cached(out_t *o, srv_tap_t *t, const srv_tap_event_t *ev)
+{
+    if (!t || !ev->snap || !ev->snap->geo || ev->loc == 0) {
+        put_loc(o, ev);
+        return;
+    }
+    loc_text_t *c = &t->loc[(ev->loc * 2654435761u) >> (32 - LOC_BITS)];
+    if (c->gen != ev->snap->generation || c->loc != ev->loc) {
+        out_t co = { c->text, c->text + sizeof(c->text) };
+        put_loc(&co, ev);
+        if (co.p == co.end) { /* maybe cut: do not keep it */
+            c->gen = 0;
+            put_loc(o, ev);
+            return;
+        }
+        c->gen = ev->snap->generation;
+        c->loc = ev->loc;
+        c->len = (uint8_t)(co.p - c->text);
+    }
+    put_mem(o, c->text, c->len);
+}
+
+static size_t decision(srv_tap_t *t, const srv_tap_event_t *ev, char *buf, size_t len)
+{
+    out_t o = { buf, buf + len - 1 };
+    put_loc_cached(&o, t, ev);
     put_middle_cached(&o, t, ev);
     const dns_query_t *q = ev->q;
     if (q && q->ecs_present) {

@@ -326,11 +326,14 @@ finally:
 # ---- 4. a reload that changes logging: kept as started, with a warning -------------------
 qlog2 = os.path.join(WORK, "query2.log")
 srv = lib.start_geocast(config=config("  query_log: %s" % qlog), zones={"example.com": ZONE})
+jp = lib.make_query("geo.example.com", "A", options=[dns.edns.ECSOption("1.0.0.0", 24)])
 try:
+    send_from(srv.port, jp)     # its decision text is now cached by the I/O thread
     with open(srv.conf_path) as f:
         text = f.read()
     with open(srv.conf_path, "w") as f:
-        f.write(text.replace(qlog, qlog2))
+        # The boundary renamed too: the reloaded routes must show in the decision text.
+        f.write(text.replace(qlog, qlog2).replace("Japan", "Nippon"))
     os.kill(srv.proc.pid, signal.SIGHUP)
     deadline = time.monotonic() + 5 * lib.SLOW
     while "logging changed" not in srv.stderr() and time.monotonic() < deadline:
@@ -338,12 +341,17 @@ try:
     tap.like(srv.stderr(), "logging changed: restart geocastd to apply",
              "reload: a logging change is reported as needing a restart")
     n0 = len(open(qlog).read().splitlines())
-    send_from(srv.port, lib.make_query("www.example.com", "A"))
+    for _ in range(3):  # whichever I/O thread gets it
+        send_from(srv.port, jp)
     srv.stop_and_check()
 finally:
     srv.stop(timeout=2)
-tap.ok(len(open(qlog).read().splitlines()) == n0 + 1 and not os.path.exists(qlog2),
+lines = open(qlog).read().splitlines()
+tap.ok(len(lines) == n0 + 3 and not os.path.exists(qlog2),
        "reload: the query log keeps going to the file opened at start")
+tap.ok(any("boundary=Japan" in ln for ln in lines[:n0]) and
+       all("answer=192.0.2.10 boundary=Nippon" in ln for ln in lines[n0:]),
+       "reload: the decision text follows the reloaded routes (no stale cached text)")
 
 # ---- 5. config errors --------------------------------------------------------------------
 for logging, want, name in [
