@@ -6,9 +6,11 @@
  * dnstap: AUTH_QUERY and AUTH_RESPONSE messages, protobuf-encoded by srv_dnstap_encode
  * (our own encoder of the published dnstap schema: only the fields we send, with their
  * field numbers and wire types), framed by libfstrm and written by its I/O thread to a
- * file or a Unix socket. Each I/O thread submits to its own lock-free SPSC input queue;
- * when the queue is full the message is dropped and counted (srv_stats_t.dnstap_dropped),
- * never waited for. The geo decision goes in the `extra` field as short text.
+ * file or a Unix socket. Each I/O thread encodes into its own byte ring and submits to
+ * its own lock-free SPSC input queue; when either is full the message is dropped and
+ * counted (srv_stats_t.dnstap_dropped), never waited for. The geo decision goes in the
+ * `extra` field as short text, once per query: in AUTH_RESPONSE when that is logged,
+ * else in AUTH_QUERY.
  *
  * Text log: one line per query (time, client, transport, qname, qtype, rcode, decision,
  * scope), buffered per I/O thread and appended with write(2) at the end of each batch.
@@ -101,7 +103,7 @@ typedef struct {
     size_t message_len;
 } srv_dnstap_msg_t;
 
-/* Upper bound of the encoded size of m. */
+/* The encoded size of m (exact). */
 size_t srv_dnstap_size(const srv_dnstap_msg_t *m);
 
 /* Encode m as a dnstap.Dnstap protobuf message into buf (cap bytes). Returns the length,

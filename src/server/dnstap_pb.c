@@ -17,136 +17,137 @@
  * Why not protoc-c: Debian's golang-github-dnstap-golang-dnstap-dev ships dnstap.proto,
  * which protoc-c could compile at build time, but then the build needs protobuf-c-compiler
  * and libprotobuf-c, and packing goes through descriptors and a size pass per message.
- * The 18 fields we send are written directly into the frame buffer; test_dnstap.c
- * pins the bytes and t_dnstap.py has kdig (libprotobuf-c) decode the output.
+ * The 18 fields we send are written directly into the frame buffer, in one pass: the
+ * exact size is computed first (so the message's length prefix is known before its
+ * fields), checked once against the buffer, then every field is written unchecked.
+ * test_dnstap.c pins the bytes and t_dnstap.py has kdig (libprotobuf-c) decode the
+ * output.
  */
 #include "server/dnstap.h"
 
 #include <netinet/in.h>
 #include <string.h>
 
-typedef struct {
-    uint8_t *p, *end;
-    bool overflow;
-} pb_t;
-
-static void put_varint(pb_t *b, uint64_t v)
-{
-    do {
-        if (b->p == b->end) {
-            b->overflow = true;
-            return;
-        }
-        uint8_t byte = v & 0x7f;
-        v >>= 7;
-        *b->p++ = byte | (v ? 0x80 : 0);
-    } while (v);
-}
-
-static void put_uint(pb_t *b, unsigned field, uint64_t v)
-{
-    put_varint(b, (uint64_t)field << 3 | 0);
-    put_varint(b, v);
-}
-
-static void put_bytes(pb_t *b, unsigned field, const uint8_t *data, size_t len)
-{
-    put_varint(b, (uint64_t)field << 3 | 2);
-    put_varint(b, len);
-    if (b->overflow || (size_t)(b->end - b->p) < len) {
-        b->overflow = true;
-        return;
-    }
-    memcpy(b->p, data, len);
-    b->p += len;
-}
-
-static void put_fixed32(pb_t *b, unsigned field, uint32_t v)
-{
-    put_varint(b, (uint64_t)field << 3 | 5);
-    if (b->overflow || b->end - b->p < 4) {
-        b->overflow = true;
-        return;
-    }
-    for (int i = 0; i < 4; i++)
-        *b->p++ = (uint8_t)(v >> (8 * i));
-}
-
 static size_t varint_len(uint64_t v)
 {
     size_t n = 1;
-    while (v >>= 7)
+    while (v >= 0x80) {
+        v >>= 7;
         n++;
+    }
     return n;
+}
+
+/* The writers below do not check bounds: srv_dnstap_encode computes the exact size first
+ * and checks it against the buffer once. */
+static uint8_t *put_varint(uint8_t *p, uint64_t v)
+{
+    while (v >= 0x80) {
+        *p++ = (uint8_t)(v | 0x80);
+        v >>= 7;
+    }
+    *p++ = (uint8_t)v;
+    return p;
+}
+
+/* Key and value of a field whose number and value are both under 128: two bytes. */
+static uint8_t *put_small(uint8_t *p, unsigned field, unsigned v)
+{
+    p[0] = (uint8_t)(field << 3);
+    p[1] = (uint8_t)v;
+    return p + 2;
+}
+
+static uint8_t *put_uint(uint8_t *p, unsigned field, uint64_t v)
+{
+    *p++ = (uint8_t)(field << 3);
+    return put_varint(p, v);
+}
+
+static uint8_t *put_bytes(uint8_t *p, unsigned field, const uint8_t *data, size_t len)
+{
+    *p++ = (uint8_t)(field << 3 | 2);
+    p = put_varint(p, len);
+    memcpy(p, data, len);
+    return p + len;
+}
+
+static uint8_t *put_fixed32(uint8_t *p, unsigned field, uint32_t v)
+{
+    p[0] = (uint8_t)(field << 3 | 5);
+    p[1] = (uint8_t)v;
+    p[2] = (uint8_t)(v >> 8);
+    p[3] = (uint8_t)(v >> 16);
+    p[4] = (uint8_t)(v >> 24);
+    return p + 5;
+}
+
+static size_t bytes_len(size_t len)
+{
+    return 1 + varint_len(len) + len;
+}
+
+/* The size of the inner Message (field 14's value). */
+static size_t message_size(const srv_dnstap_msg_t *m)
+{
+    size_t alen = m->family == AF_INET6 ? 16 : 4;
+    size_t n = 6; /* type, family, protocol */
+    if (m->query_addr)
+        n += 2 + alen;
+    if (m->response_addr)
+        n += 2 + alen;
+    n += 1 + varint_len(m->query_port) + 1 + varint_len(m->response_port);
+    n += 1 + varint_len((uint64_t)m->query_time.tv_sec) + 5;
+    if (m->type != SRV_DNSTAP_AUTH_QUERY)
+        n += 1 + varint_len((uint64_t)m->response_time.tv_sec) + 5;
+    return n + bytes_len(m->message_len);
 }
 
 size_t srv_dnstap_size(const srv_dnstap_msg_t *m)
 {
-    /* Keys and small values: generous fixed allowance; then the byte fields. */
-    size_t inner = 96 + m->message_len + varint_len(m->message_len);
-    size_t n = 32 + inner + varint_len(inner);
+    size_t n = 2; /* 15: type MESSAGE */
     if (m->identity)
-        n += m->identity_len + 12;
+        n += bytes_len(m->identity_len);
     if (m->version)
-        n += m->version_len + 12;
+        n += bytes_len(m->version_len);
     if (m->extra)
-        n += m->extra_len + 12;
-    return n;
-}
-
-static void put_message(pb_t *b, const srv_dnstap_msg_t *m)
-{
-    size_t alen = m->family == AF_INET6 ? 16 : 4;
-    put_uint(b, 1, (uint64_t)m->type);
-    put_uint(b, 2, m->family == AF_INET6 ? 2 : 1);
-    put_uint(b, 3, m->tcp ? 2 : 1);
-    if (m->query_addr)
-        put_bytes(b, 4, m->query_addr, alen);
-    if (m->response_addr)
-        put_bytes(b, 5, m->response_addr, alen);
-    put_uint(b, 6, m->query_port);
-    put_uint(b, 7, m->response_port);
-    put_uint(b, 8, (uint64_t)m->query_time.tv_sec);
-    put_fixed32(b, 9, (uint32_t)m->query_time.tv_nsec);
-    if (m->type == SRV_DNSTAP_AUTH_QUERY) {
-        put_bytes(b, 10, m->message, m->message_len);
-    } else {
-        put_uint(b, 12, (uint64_t)m->response_time.tv_sec);
-        put_fixed32(b, 13, (uint32_t)m->response_time.tv_nsec);
-        put_bytes(b, 14, m->message, m->message_len);
-    }
+        n += bytes_len(m->extra_len);
+    return n + bytes_len(message_size(m));
 }
 
 size_t srv_dnstap_encode(uint8_t *buf, size_t cap, const srv_dnstap_msg_t *m)
 {
-    pb_t b = { buf, buf + cap, false };
+    size_t total = srv_dnstap_size(m);
+    if (total > cap)
+        return 0;
+    uint8_t *p = buf;
     if (m->identity)
-        put_bytes(&b, 1, m->identity, m->identity_len);
+        p = put_bytes(p, 1, m->identity, m->identity_len);
     if (m->version)
-        put_bytes(&b, 2, m->version, m->version_len);
+        p = put_bytes(p, 2, m->version, m->version_len);
     if (m->extra)
-        put_bytes(&b, 3, m->extra, m->extra_len);
-    /* Field 14: reserve a 3-byte length (messages stay under 2 MiB), encode the inner
-     * message after it, then close the gap if the length needs fewer bytes. */
-    put_varint(&b, 14 << 3 | 2);
-    if (b.overflow || b.end - b.p < 3)
-        return 0;
-    uint8_t *lenp = b.p;
-    b.p += 3;
-    uint8_t *start = b.p;
-    put_message(&b, m);
-    if (b.overflow)
-        return 0;
-    size_t inner = (size_t)(b.p - start);
-    if (inner >= 1u << 21)
-        return 0;
-    pb_t l = { lenp, lenp + 3, false };
-    put_varint(&l, inner);
-    size_t used = (size_t)(l.p - lenp);
-    if (used < 3) {
-        memmove(lenp + used, start, inner);
-        b.p -= 3 - used;
+        p = put_bytes(p, 3, m->extra, m->extra_len);
+    *p++ = 14 << 3 | 2;
+    p = put_varint(p, message_size(m));
+    size_t alen = m->family == AF_INET6 ? 16 : 4;
+    p = put_small(p, 1, (unsigned)m->type);
+    p = put_small(p, 2, m->family == AF_INET6 ? 2 : 1);
+    p = put_small(p, 3, m->tcp ? 2 : 1);
+    if (m->query_addr)
+        p = put_bytes(p, 4, m->query_addr, alen);
+    if (m->response_addr)
+        p = put_bytes(p, 5, m->response_addr, alen);
+    p = put_uint(p, 6, m->query_port);
+    p = put_uint(p, 7, m->response_port);
+    p = put_uint(p, 8, (uint64_t)m->query_time.tv_sec);
+    p = put_fixed32(p, 9, (uint32_t)m->query_time.tv_nsec);
+    if (m->type == SRV_DNSTAP_AUTH_QUERY) {
+        p = put_bytes(p, 10, m->message, m->message_len);
+    } else {
+        p = put_uint(p, 12, (uint64_t)m->response_time.tv_sec);
+        p = put_fixed32(p, 13, (uint32_t)m->response_time.tv_nsec);
+        p = put_bytes(p, 14, m->message, m->message_len);
     }
-    put_uint(&b, 15, 1); /* Dnstap.Type MESSAGE */
-    return b.overflow ? 0 : (size_t)(b.p - buf);
+    p = put_small(p, 15, 1); /* Dnstap.Type MESSAGE */
+    return (size_t)(p - buf);
 }

@@ -120,7 +120,7 @@ int main(void)
     };
     n = srv_dnstap_encode(buf, sizeof(buf), &r);
     ok(n > 0 && pb_find(buf, n, 14, NULL, &inner, &ilen) == 2 && inner + ilen == buf + n - 2,
-       "a 2-byte message length: the message is re-packed right after it");
+       "a 2-byte message length, the message right after it");
     ok(pb_find(buf, n, 1, NULL, NULL, NULL) < 0 && pb_find(buf, n, 3, NULL, NULL, NULL) < 0,
        "no identity, no extra when not given");
     is_int(msg_uint(inner, ilen, 1), 2, "Message.type AUTH_RESPONSE");
@@ -135,6 +135,21 @@ int main(void)
     ok(pb_find(inner, ilen, 4, NULL, &d, &dl) == 2 && dl == 16 && !memcmp(d, a6, 16),
        "query_address: 16 bytes for IPv6");
     ok(pb_find(inner, ilen, 10, NULL, NULL, NULL) < 0, "a response carries no query_message");
+
+    is_int(n, srv_dnstap_size(&r), "srv_dnstap_size is the exact size");
+
+    /* A message over 16383 bytes: 3-byte lengths, and still the exact size. */
+    static uint8_t huge[20000];
+    huge[19999] = 0xab;
+    srv_dnstap_msg_t h = r;
+    h.message = huge;
+    h.message_len = sizeof(huge);
+    static uint8_t hbuf[20200];
+    size_t hn = srv_dnstap_encode(hbuf, sizeof(hbuf), &h);
+    ok(hn == srv_dnstap_size(&h) && pb_find(hbuf, hn, 14, NULL, &inner, &ilen) == 2 &&
+           pb_find(inner, ilen, 14, NULL, &d, &dl) == 2 && dl == sizeof(huge) && d[dl - 1] == 0xab &&
+           inner + ilen == hbuf + hn - 2,
+       "a 20000-byte message: 3-byte lengths, bytes intact");
 
     /* Every buffer too small fails cleanly. */
     bool all_zero = true;
