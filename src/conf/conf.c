@@ -1483,7 +1483,8 @@ static void k_dt_version(ctx_t *c, const yaml_node_t *v, const char *path, void 
 static void k_dt_queue(ctx_t *c, const yaml_node_t *v, const char *path, void *out)
 {
     unsigned u;
-    if (parse_uint(c, v, path, 2, 1u << 20, &u) < 0)
+    /* 16384: libfstrm's largest input queue (FSTRM_IOTHR_INPUT_QUEUE_SIZE_MAX) */
+    if (parse_uint(c, v, path, 2, 16384, &u) < 0)
         return;
     if (u & (u - 1))
         fail(c, v, path, "must be a power of 2, got %u", u);

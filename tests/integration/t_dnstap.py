@@ -358,6 +358,7 @@ for logging, want, name in [
         ("  dnstap: { queries: true }", "needs file or socket", "dnstap without an output"),
         ("  dnstap: { file: a, socket: b }", "not both", "dnstap with two outputs"),
         ("  dnstap: { file: x, queue: 1000 }", "power of 2", "a queue size that is not a power of 2"),
+        ("  dnstap: { file: x, queue: 32768 }", "16384", "a queue bigger than libfstrm allows"),
         ("  dnstap: { file: x, queries: false, responses: false }", "both false", "nothing to log"),
         ("  dnstap: { file: x, bogus: 1 }", "unknown key", "an unknown key"),
 ]:
