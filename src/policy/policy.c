@@ -658,6 +658,34 @@ static int walk_cb(const geo_block_t *blk, void *ctx)
     return 0;
 }
 
+/* The first-level index of a finished table: about one bucket per run, at most 2^16, so
+ * that it costs at most half the table and a lookup searches a run or two. */
+static void table_index(pol_table_t *t, bool v4)
+{
+    unsigned bits = 0;
+    while (bits < 16 && ((size_t)2 << bits) <= t->n)
+        bits++;
+    if (t->n < 32)
+        return;
+    t->ibits = bits;
+    size_t nb = (size_t)1 << bits;
+    t->idx = xmalloc((nb + 1) * sizeof(*t->idx));
+    size_t i = 0;
+    for (size_t k = 0; k < nb; k++) {
+        if (v4) {
+            uint32_t a = (uint32_t)k << (32 - bits);
+            while (i + 1 < t->n && t->start4[i + 1] <= a)
+                i++;
+        } else {
+            u128 a = (u128)k << (128 - bits);
+            while (i + 1 < t->n && t->start6[i + 1] <= a)
+                i++;
+        }
+        t->idx[k] = (uint32_t)i;
+    }
+    t->idx[nb] = (uint32_t)(t->n - 1);
+}
+
 static void table_from_runs(pol_table_t *t, runs_t *st, bool v4)
 {
     t->n = st->n;
@@ -671,6 +699,7 @@ static void table_from_runs(pol_table_t *t, runs_t *st, bool v4)
         t->start6 = xrealloc(st->start, (st->n ? st->n : 1) * sizeof(*t->start6));
     }
     memset(st, 0, sizeof(*st));
+    table_index(t, v4);
 }
 
 static void table_clear(pol_table_t *t)
@@ -678,12 +707,13 @@ static void table_clear(pol_table_t *t)
     free(t->start4);
     free(t->start6);
     free(t->dec);
+    free(t->idx);
     memset(t, 0, sizeof(*t));
 }
 
 static size_t table_bytes(const pol_table_t *t, bool v4)
 {
-    return t->n * ((v4 ? 4 : 16) + 4);
+    return t->n * ((v4 ? 4 : 16) + 4) + (t->idx ? (((size_t)1 << t->ibits) + 1) * 4 : 0);
 }
 
 static int loc_runs_cb(const geo_block_t *blk, void *ctx)
@@ -818,6 +848,11 @@ static void policy_free(pol_policy_t *p)
 static size_t search4(const pol_table_t *t, uint32_t a)
 {
     size_t lo = 0, hi = t->n; /* find the last start <= a */
+    if (t->ibits) {
+        uint32_t k = a >> (32 - t->ibits);
+        lo = t->idx[k];
+        hi = (size_t)t->idx[k + 1] + 1;
+    }
     while (hi - lo > 1) {
         size_t mid = lo + (hi - lo) / 2;
         if (t->start4[mid] <= a)
@@ -831,6 +866,11 @@ static size_t search4(const pol_table_t *t, uint32_t a)
 static size_t search6(const pol_table_t *t, u128 a)
 {
     size_t lo = 0, hi = t->n;
+    if (t->ibits) {
+        size_t k = (size_t)(a >> (128 - t->ibits));
+        lo = t->idx[k];
+        hi = (size_t)t->idx[k + 1] + 1;
+    }
     while (hi - lo > 1) {
         size_t mid = lo + (hi - lo) / 2;
         if (t->start6[mid] <= a)
@@ -926,6 +966,11 @@ unsigned pol_route_order(const pol_route_t *r, const pol_result_t *res, uint64_t
 bool pol_addr_is_private(int family, const uint8_t *a)
 {
     if (family == AF_INET) {
+        /* Most clients: a first octet no listed network starts with. */
+        uint8_t o = a[0];
+        if (o < 224 && o != 0 && o != 10 && o != 100 && o != 127 && o != 169 && o != 172 &&
+            o != 192 && o != 198 && o != 203)
+            return false;
         uint32_t v = pol_v4(a);
         static const struct {
             uint32_t net;
