@@ -92,8 +92,12 @@ static int parse_opt(const uint8_t *pkt, size_t len, size_t pos, dns_query_t *q)
 static bool skip_rr(const uint8_t *pkt, size_t len, size_t *pos, uint8_t name[DNS_NAME_MAX],
                     uint16_t *type)
 {
-    if (dns_dname_unpack(pkt, len, pos, name) < 0)
+    if (*pos < len && pkt[*pos] == 0) { /* the root (an OPT record): nothing to unpack */
+        name[0] = 0;
+        (*pos)++;
+    } else if (dns_dname_unpack(pkt, len, pos, name) < 0) {
         return false;
+    }
     if (*pos + 10 > len)
         return false;
     *type = rd_u16(pkt + *pos);
@@ -102,6 +106,39 @@ static bool skip_rr(const uint8_t *pkt, size_t len, size_t *pos, uint8_t name[DN
         return false;
     *pos += 10 + (size_t)rdlen;
     return true;
+}
+
+/* The question name, copied as received and lowered in the same pass. A compressed one
+ * (it can only point back into itself) takes the general path, which rejects it the same
+ * way as any other name. Returns the length or ERR_MALFORMED. */
+static int parse_qname(const uint8_t *pkt, size_t len, size_t *pos, uint8_t *out, uint8_t *lc)
+{
+    size_t p = *pos, n = 0;
+    for (;;) {
+        if (p >= len)
+            return ERR_MALFORMED;
+        uint8_t c = pkt[p];
+        if (c & 0xC0) {
+            int rc = dns_dname_unpack(pkt, len, pos, out);
+            if (rc > 0)
+                dns_dname_lower(lc, out);
+            return rc;
+        }
+        if (p + 1 + c > len || n + 1 + c > DNS_NAME_MAX)
+            return ERR_MALFORMED;
+        out[n] = lc[n] = c;
+        for (size_t i = 1; i <= c; i++) {
+            uint8_t b = pkt[p + i];
+            out[n + i] = b;
+            lc[n + i] = (uint8_t)(b + ((unsigned)(b - 'A') < 26u ? 32 : 0));
+        }
+        n += 1 + (size_t)c;
+        p += 1 + (size_t)c;
+        if (c == 0)
+            break;
+    }
+    *pos = p;
+    return (int)n;
 }
 
 int dns_query_parse(const uint8_t *pkt, size_t len, dns_query_t *q)
@@ -127,11 +164,10 @@ int dns_query_parse(const uint8_t *pkt, size_t len, dns_query_t *q)
 
     size_t pos = DNS_HDR_LEN;
     if (qd == 1) {
-        int n = dns_dname_unpack(pkt, len, &pos, q->qname);
+        int n = parse_qname(pkt, len, &pos, q->qname, q->qname_lc);
         if (n < 0 || pos + 4 > len)
             return q->opcode == DNS_OPCODE_QUERY ? DNS_RCODE_FORMERR : DNS_RCODE_NOTIMP;
         q->qname_len = (uint8_t)n;
-        dns_dname_lower(q->qname_lc, q->qname);
         q->qtype = rd_u16(pkt + pos);
         q->qclass = rd_u16(pkt + pos + 2);
         pos += 4;
@@ -164,8 +200,8 @@ int dns_query_parse(const uint8_t *pkt, size_t len, dns_query_t *q)
             return DNS_RCODE_FORMERR;
         }
         opt_seen = true;
-        size_t fixed = rr;
-        dns_dname_unpack(pkt, len, &fixed, name);
+        /* the owner is the root: one zero byte, or a pointer to one */
+        size_t fixed = rr + (pkt[rr] == 0 ? 1 : 2);
         rcode = parse_opt(pkt, len, fixed, q);
     }
     if (rcode != DNS_RCODE_NOERROR)
