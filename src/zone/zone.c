@@ -9,14 +9,45 @@
 #include "dns/rrtype.h"
 #include "zone/zparse.h"
 
+#define HASH_BASIS 2166136261u
+#define HASH_PRIME 16777619u
+
+/* The hash of the root (its zero byte), where every name's hash starts. */
+#define HASH_ROOT ((HASH_BASIS ^ 0u) * HASH_PRIME)
+
+/* One more label in front of a suffix whose hash is h. */
+static inline uint32_t hash_label(uint32_t h, const uint8_t *label)
+{
+    for (unsigned i = 0; i <= label[0]; i++)
+        h = (h ^ label[i]) * HASH_PRIME;
+    return h;
+}
+
+void zone_key_init(zone_key_t *k, const uint8_t *lname)
+{
+    unsigned n = 0, o = 0;
+    while (lname[o]) {
+        k->off[n++] = (uint8_t)o;
+        o += 1u + lname[o];
+    }
+    k->off[n] = (uint8_t)o;
+    k->lname = lname;
+    k->len = (uint8_t)(o + 1);
+    k->labels = (uint8_t)n;
+    uint32_t h = HASH_ROOT;
+    k->hash[n] = h;
+    while (n-- > 0) {
+        h = hash_label(h, lname + k->off[n]);
+        k->hash[n] = h;
+    }
+}
+
 uint32_t zone_name_hash(const uint8_t *lname, size_t len)
 {
-    uint32_t h = 2166136261u;
-    for (size_t i = 0; i < len; i++) {
-        h ^= lname[i];
-        h *= 16777619u;
-    }
-    return h;
+    (void)len; /* the name's own root label ends it */
+    zone_key_t k;
+    zone_key_init(&k, lname);
+    return k.hash[0];
 }
 
 /* ---- Building -------------------------------------------------------------------- */
@@ -48,14 +79,22 @@ static void table_grow(zone_t *z)
     z->mask = nsize - 1;
 }
 
-const zone_node_t *zone_find(const zone_t *z, const uint8_t *lname)
+const zone_node_t *zone_find_key(const zone_t *z, const zone_key_t *k, unsigned i)
 {
-    size_t len = dns_dname_len(lname);
-    const zone_node_t *n = z->table[zone_name_hash(lname, len) & z->mask];
+    const uint8_t *name = k->lname + k->off[i];
+    size_t len = (size_t)k->len - k->off[i];
+    const zone_node_t *n = z->table[k->hash[i] & z->mask];
     for (; n; n = n->hnext)
-        if (n->len == len && memcmp(n->lname, lname, len) == 0)
+        if (n->len == len && memcmp(n->lname, name, len) == 0)
             return n;
     return NULL;
+}
+
+const zone_node_t *zone_find(const zone_t *z, const uint8_t *lname)
+{
+    zone_key_t k;
+    zone_key_init(&k, lname);
+    return zone_find_key(z, &k, 0);
 }
 
 /* Find or create the node for name (at or below the apex), creating missing ancestors
@@ -308,19 +347,25 @@ zone_node_t *zone_node_ensure(zone_t *z, const uint8_t *name)
 
 void zone_lookup(const zone_t *z, const uint8_t *lname, uint16_t qtype, zone_result_t *res)
 {
+    zone_key_t k;
+    zone_key_init(&k, lname);
+    zone_lookup_key(z, &k, qtype, res);
+}
+
+void zone_lookup_key(const zone_t *z, const zone_key_t *k, uint16_t qtype, zone_result_t *res)
+{
     /* Closest encloser: strip labels until a node exists (the apex always does). */
-    const uint8_t *p = lname;
     const zone_node_t *enc = NULL;
-    int extra = dns_dname_labels(lname) - z->apex->labels;
-    for (int i = 0; i <= extra && p; i++) {
-        enc = zone_find(z, p);
+    int extra = (int)k->labels - z->apex->labels;
+    int i = 0;
+    for (; i <= extra; i++) {
+        enc = zone_find_key(z, k, (unsigned)i);
         if (enc)
             break;
-        p = dns_dname_parent(p);
     }
     if (!enc)
         enc = z->apex;
-    bool exact = p == lname;
+    bool exact = i == 0;
 
     /* The highest cut or DNAME on the way down wins. */
     const zone_node_t *top = NULL;
@@ -390,13 +435,14 @@ void zone_set_clear(zone_set_t *s)
     memset(s, 0, sizeof(*s));
 }
 
-const zone_t *zone_set_find(const zone_set_t *s, const uint8_t *lname)
+const zone_t *zone_set_find_key(const zone_set_t *s, const zone_key_t *k)
 {
     if (!s->table)
         return NULL;
-    for (const uint8_t *p = lname; p; p = dns_dname_parent(p)) {
-        size_t len = dns_dname_len(p);
-        uint32_t h = zone_name_hash(p, len) & s->mask;
+    for (unsigned i = 0; i <= k->labels; i++) {
+        const uint8_t *p = k->lname + k->off[i];
+        size_t len = (size_t)k->len - k->off[i];
+        uint32_t h = k->hash[i] & s->mask;
         while (s->table[h]) {
             const zone_t *z = s->table[h];
             if (z->apex->len == len && memcmp(z->apex->lname, p, len) == 0)
@@ -405,4 +451,11 @@ const zone_t *zone_set_find(const zone_set_t *s, const uint8_t *lname)
         }
     }
     return NULL;
+}
+
+const zone_t *zone_set_find(const zone_set_t *s, const uint8_t *lname)
+{
+    zone_key_t k;
+    zone_key_init(&k, lname);
+    return zone_set_find_key(s, &k);
 }

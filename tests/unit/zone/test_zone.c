@@ -127,6 +127,29 @@ int main(void)
     f = zone_set_find(&set, (const uint8_t *)"\3www\7example\3com");
     ok(f == zs[0], "name in the parent finds the parent");
     ok(zone_set_find(&set, (const uint8_t *)"\3www\7example\3org") == NULL, "no zone");
+    ok(zone_set_find(&set, (const uint8_t *)"\3sub\7example\3com") == zs[1], "the child's apex");
+    ok(zone_set_find(&set, (const uint8_t *)"\7example\3com") == zs[0], "the parent's apex");
+    ok(zone_set_find(&set, (const uint8_t *)"\3com") == NULL, "above every zone");
+
+    /* Prepared names: every suffix's hash is the hash of that suffix on its own. */
+    const uint8_t *kn = (const uint8_t *)"\1a\2bb\3sub\7example\3com";
+    zone_key_t k;
+    zone_key_init(&k, kn);
+    is_int(k.labels, 5, "key: labels");
+    is_int(k.len, (int)dns_dname_len(kn), "key: length");
+    bool hashes = true;
+    const uint8_t *p = kn;
+    for (unsigned i = 0; i <= k.labels; i++, p = dns_dname_parent(p))
+        hashes &= k.lname + k.off[i] == p && k.hash[i] == zone_name_hash(p, dns_dname_len(p));
+    ok(hashes, "key: offsets and suffix hashes");
+    ok(zone_set_find_key(&set, &k) == zs[1], "key: deepest zone");
+    zone_result_t kr;
+    zone_lookup_key(zs[1], &k, DNS_T_A, &kr);
+    ok(kr.kind == ZONE_NXDOMAIN && kr.node == zs[1]->apex, "key: NXDOMAIN below the child's apex");
+    ok(zone_find_key(zs[1], &k, 2) == zs[1]->apex && zone_find_key(zs[1], &k, 1) == NULL,
+       "key: nodes by suffix");
+    zone_key_init(&k, (const uint8_t *)"");
+    ok(k.labels == 0 && k.len == 1 && zone_set_find_key(&set, &k) == NULL, "key: the root");
     zone_set_clear(&set);
     return done_testing();
 }
