@@ -108,36 +108,54 @@ static bool skip_rr(const uint8_t *pkt, size_t len, size_t *pos, uint8_t name[DN
     return true;
 }
 
-/* The question name, copied as received and lowered in the same pass. A compressed one
- * (it can only point back into itself) takes the general path, which rejects it the same
- * way as any other name. Returns the length or ERR_MALFORMED. */
+/* Bytes 'A'..'Z' of w get 0x20 added, eight at a time; bytes >= 0x80 are left alone. */
+static inline uint64_t lower8(uint64_t w)
+{
+    const uint64_t ones = 0x0101010101010101ull, high = ones * 0x80;
+    uint64_t h7 = w & ~high;
+    uint64_t ge_a = h7 + ones * (0x80 - 'A'); /* high bit set: byte (7 bits) >= 'A' */
+    uint64_t gt_z = h7 + ones * (0x7F - 'Z'); /* high bit set: byte (7 bits) > 'Z' */
+    return w | (((ge_a ^ gt_z) & ~w & high) >> 2);
+}
+
+/* The question name, copied as received and lowered. The labels are checked first (one
+ * step per label), then the bytes are copied and lowered eight at a time. A compressed
+ * name (it can only point back into itself) takes the general path, which refuses it the
+ * same way as any other. Returns the length or ERR_MALFORMED. */
 static int parse_qname(const uint8_t *pkt, size_t len, size_t *pos, uint8_t *out, uint8_t *lc)
 {
-    size_t p = *pos, n = 0;
+    const uint8_t *name = pkt + *pos;
+    size_t n = 0, room = len - *pos; /* the caller checked *pos <= len */
     for (;;) {
-        if (p >= len)
+        if (n >= room)
             return ERR_MALFORMED;
-        uint8_t c = pkt[p];
+        uint8_t c = name[n];
         if (c & 0xC0) {
             int rc = dns_dname_unpack(pkt, len, pos, out);
             if (rc > 0)
                 dns_dname_lower(lc, out);
             return rc;
         }
-        if (p + 1 + c > len || n + 1 + c > DNS_NAME_MAX)
+        if (n + 1 + c > room || n + 1 + c > DNS_NAME_MAX)
             return ERR_MALFORMED;
-        out[n] = lc[n] = c;
-        for (size_t i = 1; i <= c; i++) {
-            uint8_t b = pkt[p + i];
-            out[n + i] = b;
-            lc[n + i] = (uint8_t)(b + ((unsigned)(b - 'A') < 26u ? 32 : 0));
-        }
         n += 1 + (size_t)c;
-        p += 1 + (size_t)c;
         if (c == 0)
             break;
     }
-    *pos = p;
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        uint64_t w;
+        memcpy(&w, name + i, 8);
+        memcpy(out + i, &w, 8);
+        w = lower8(w);
+        memcpy(lc + i, &w, 8);
+    }
+    for (; i < n; i++) {
+        uint8_t b = name[i];
+        out[i] = b;
+        lc[i] = (uint8_t)(b + ((unsigned)(b - 'A') < 26u ? 32 : 0));
+    }
+    *pos += n;
     return (int)n;
 }
 
