@@ -367,6 +367,24 @@ done:
 int dns_resp_add_rr(dns_resp_t *r, const uint8_t *owner, uint16_t owner_off, uint16_t type,
                     uint16_t rclass, uint32_t ttl, const uint8_t *rdata, uint16_t rdlen)
 {
+    if (!owner && (type == DNS_T_A || type == DNS_T_AAAA ||
+                   dns_rrtype_name_kind(type) != DNS_RDNAME_COMPRESS)) {
+        /* Owner already in the message, RDATA copied as is: the usual answer. */
+        size_t need = 12 + (size_t)rdlen;
+        if (r->len + need > r->limit)
+            return ERR_SPACE;
+        uint8_t *p = r->buf + r->len;
+        p[0] = (uint8_t)(0xC0 | (owner_off >> 8));
+        p[1] = (uint8_t)owner_off;
+        wr_u16(p + 2, type);
+        wr_u16(p + 4, rclass);
+        wr_u32(p + 6, ttl);
+        wr_u16(p + 10, rdlen);
+        memcpy(p + 12, rdata, rdlen);
+        r->len += need;
+        r->count[r->section]++;
+        return 0;
+    }
     dns_resp_mark_t m = dns_resp_mark(r);
     size_t limit = r->limit;
     if (owner) {

@@ -9,18 +9,57 @@
 #include "dns/rrtype.h"
 #include "zone/zparse.h"
 
-#define HASH_BASIS 2166136261u
-#define HASH_PRIME 16777619u
+/* The hash of the root, where every name's hash starts. */
+#define HASH_ROOT 0x243F6A8885A308D3ull
 
-/* The hash of the root (its zero byte), where every name's hash starts. */
-#define HASH_ROOT ((HASH_BASIS ^ 0u) * HASH_PRIME)
-
-/* One more label in front of a suffix whose hash is h. */
-static inline uint32_t hash_label(uint32_t h, const uint8_t *label)
+static inline uint64_t hash_mix(uint64_t h, uint64_t w)
 {
-    for (unsigned i = 0; i <= label[0]; i++)
-        h = (h ^ label[i]) * HASH_PRIME;
-    return h;
+    h = (h ^ w) * 0x9E3779B97F4A7C15ull;
+    return h ^ (h >> 29);
+}
+
+static inline uint64_t load64(const uint8_t *p)
+{
+    uint64_t w;
+    memcpy(&w, p, 8);
+    return w;
+}
+
+static inline uint64_t load32(const uint8_t *p)
+{
+    uint32_t w;
+    memcpy(&w, p, 4);
+    return w;
+}
+
+/* One more label in front of a suffix whose hash state is h: its length, then its bytes
+ * in words (the last word of a long label overlaps the one before; loads never leave
+ * the label). */
+static inline uint64_t hash_label(uint64_t h, const uint8_t *label)
+{
+    unsigned c = label[0];
+    const uint8_t *p = label + 1;
+    if (c >= 8) {
+        unsigned i = 0;
+        for (; i + 8 <= c; i += 8)
+            h = hash_mix(h, load64(p + i));
+        if (i < c)
+            h = hash_mix(h, load64(p + c - 8));
+        return hash_mix(h, c);
+    }
+    uint64_t w;
+    if (c >= 4)
+        w = load32(p) | load32(p + c - 4) << 32;
+    else if (c > 0)
+        w = (uint64_t)p[0] | (uint64_t)p[c / 2] << 8 | (uint64_t)p[c - 1] << 16;
+    else
+        w = 0;
+    return hash_mix(h, w << 8 | c);
+}
+
+static inline uint32_t hash_fold(uint64_t h)
+{
+    return (uint32_t)(h ^ (h >> 32));
 }
 
 void zone_key_init(zone_key_t *k, const uint8_t *lname)
@@ -34,11 +73,11 @@ void zone_key_init(zone_key_t *k, const uint8_t *lname)
     k->lname = lname;
     k->len = (uint8_t)(o + 1);
     k->labels = (uint8_t)n;
-    uint32_t h = HASH_ROOT;
-    k->hash[n] = h;
+    uint64_t h = HASH_ROOT;
+    k->hash[n] = hash_fold(h);
     while (n-- > 0) {
         h = hash_label(h, lname + k->off[n]);
-        k->hash[n] = h;
+        k->hash[n] = hash_fold(h);
     }
 }
 

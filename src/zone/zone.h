@@ -156,6 +156,6 @@ const zone_t *zone_set_find(const zone_set_t *s, const uint8_t *lname) ATTR_NONN
 /* The same for a prepared name. */
 const zone_t *zone_set_find_key(const zone_set_t *s, const zone_key_t *k) ATTR_NONNULL(1, 2);
 
-/* Hash of a lowered wire name of len bytes: FNV-1a over its labels (length byte and
- * bytes) taken from the root down to the first label. */
+/* Hash of a lowered wire name of len bytes, computed over its labels from the root down
+ * to the first label (a word at a time within a label). */
 uint32_t zone_name_hash(const uint8_t *lname, size_t len) ATTR_NONNULL(1);
