@@ -12,7 +12,7 @@ static bool parse_ecs(const uint8_t *p, uint16_t len, dns_ecs_t *ecs)
 {
     if (len < 4)
         return false;
-    memset(ecs, 0, sizeof(*ecs));
+    memset(ecs->addr, 0, sizeof(ecs->addr));
     ecs->family = rd_u16(p);
     ecs->source = p[2];
     ecs->scope = p[3];
@@ -231,6 +231,20 @@ int dns_query_parse(const uint8_t *pkt, size_t len, dns_query_t *q)
 
 /* ---- Response writing ------------------------------------------------------------ */
 
+/* Big-endian stores in one move each (the byte-wise helpers of common/util.h compile to
+ * one store per byte). */
+static inline void put16(uint8_t *p, uint16_t v)
+{
+    v = __builtin_bswap16(v);
+    memcpy(p, &v, 2);
+}
+
+static inline void put32(uint8_t *p, uint32_t v)
+{
+    v = __builtin_bswap32(v);
+    memcpy(p, &v, 4);
+}
+
 void dns_resp_init(dns_resp_t *r, uint8_t *buf, size_t cap, size_t limit, const dns_query_t *q,
                    int rcode)
 {
@@ -240,7 +254,7 @@ void dns_resp_init(dns_resp_t *r, uint8_t *buf, size_t cap, size_t limit, const 
     r->section = 0;
     r->count[0] = r->count[1] = r->count[2] = 0;
     r->ncomp = 0;
-    wr_u16(buf, q->id);
+    put16(buf, q->id);
     buf[2] = (uint8_t)(DNS_FLAG_QR | (q->opcode << 3) | (q->rd ? DNS_FLAG_RD : 0));
     /* CD is not copied: geocast does not do DNSSEC, so for it CD is a reserved bit that
      * is zero in responses (NSD does the same). */
@@ -250,10 +264,10 @@ void dns_resp_init(dns_resp_t *r, uint8_t *buf, size_t cap, size_t limit, const 
     if (q->has_question && DNS_HDR_LEN + q->qname_len + 4u <= cap) {
         memcpy(buf + r->len, q->qname, q->qname_len);
         r->len += q->qname_len;
-        wr_u16(buf + r->len, q->qtype);
-        wr_u16(buf + r->len + 2, q->qclass);
+        put16(buf + r->len, q->qtype);
+        put16(buf + r->len + 2, q->qclass);
         r->len += 4;
-        wr_u16(buf + 4, 1);
+        buf[5] = 1; /* QDCOUNT */
         r->comp[r->ncomp++] = DNS_HDR_LEN;
     }
 }
@@ -374,13 +388,15 @@ int dns_resp_add_rr(dns_resp_t *r, const uint8_t *owner, uint16_t owner_off, uin
         if (r->len + need > r->limit)
             return ERR_SPACE;
         uint8_t *p = r->buf + r->len;
-        p[0] = (uint8_t)(0xC0 | (owner_off >> 8));
-        p[1] = (uint8_t)owner_off;
-        wr_u16(p + 2, type);
-        wr_u16(p + 4, rclass);
-        wr_u32(p + 6, ttl);
-        wr_u16(p + 10, rdlen);
-        memcpy(p + 12, rdata, rdlen);
+        put16(p, (uint16_t)(0xC000 | owner_off));
+        put16(p + 2, type);
+        put16(p + 4, rclass);
+        put32(p + 6, ttl);
+        put16(p + 10, rdlen);
+        if (rdlen == 4) /* A */
+            memcpy(p + 12, rdata, 4);
+        else
+            memcpy(p + 12, rdata, rdlen);
         r->len += need;
         r->count[r->section]++;
         return 0;
@@ -459,29 +475,29 @@ int dns_resp_add_opt(dns_resp_t *r, const dns_opt_out_t *o)
         return ERR_SPACE;
     uint8_t *p = r->buf + r->len;
     p[0] = 0;
-    wr_u16(p + 1, DNS_T_OPT);
-    wr_u16(p + 3, o->udp_size);
-    p[5] = (uint8_t)(o->ext_rcode >> 4);
-    p[6] = 0; /* version */
-    p[7] = o->do_bit ? 0x80 : 0;
-    p[8] = 0;
-    wr_u16(p + 9, (uint16_t)(need - DNS_OPT_FIXED_LEN));
+    put16(p + 1, DNS_T_OPT);
+    put16(p + 3, o->udp_size);
+    /* TTL: extended rcode, version 0, DO and zero flags */
+    put32(p + 5, (uint32_t)(uint8_t)(o->ext_rcode >> 4) << 24 | (o->do_bit ? 0x8000u : 0));
+    put16(p + 9, (uint16_t)(need - DNS_OPT_FIXED_LEN));
     p += DNS_OPT_FIXED_LEN;
     if (o->nsid && o->nsid_len) {
-        wr_u16(p, DNS_EDNS_NSID);
-        wr_u16(p + 2, o->nsid_len);
+        put16(p, DNS_EDNS_NSID);
+        put16(p + 2, o->nsid_len);
         memcpy(p + 4, o->nsid, o->nsid_len);
         p += 4 + o->nsid_len;
     }
     if (o->ecs) {
         unsigned alen = dns_ecs_addr_len(o->ecs->source);
-        wr_u16(p, DNS_EDNS_ECS);
-        wr_u16(p + 2, (uint16_t)(4 + alen));
-        wr_u16(p + 4, o->ecs->family);
+        put16(p, DNS_EDNS_ECS);
+        put16(p + 2, (uint16_t)(4 + alen));
+        put16(p + 4, o->ecs->family);
         p[6] = o->ecs->source;
         p[7] = o->ecs->scope;
-        memcpy(p + 8, o->ecs->addr, alen);
-        p += 8 + alen;
+        if (alen == 3) /* IPv4 /24, the usual */
+            memcpy(p + 8, o->ecs->addr, 3);
+        else
+            memcpy(p + 8, o->ecs->addr, alen);
     }
     r->len += need;
     r->count[DNS_SEC_ADDITIONAL]++;
@@ -492,8 +508,8 @@ int dns_resp_add_opt(dns_resp_t *r, const dns_opt_out_t *o)
 
 size_t dns_resp_finish(dns_resp_t *r)
 {
-    wr_u16(r->buf + 6, r->count[0]);
-    wr_u16(r->buf + 8, r->count[1]);
-    wr_u16(r->buf + 10, r->count[2]);
+    put16(r->buf + 6, r->count[0]);
+    put16(r->buf + 8, r->count[1]);
+    put16(r->buf + 10, r->count[2]);
     return r->len;
 }

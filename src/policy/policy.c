@@ -933,7 +933,8 @@ unsigned pol_route_order(const pol_route_t *r, const pol_result_t *res, uint64_t
     unsigned n = res->d->n;
     if (!r->weighted) {
         n = n < max ? n : max;
-        memcpy(out, res->d->idx, n * sizeof(*out));
+        for (unsigned i = 0; i < n; i++) /* mostly one or two: no memcpy call */
+            out[i] = res->d->idx[i];
         return n;
     }
     /* Weighted shuffle without replacement, then select. */
