@@ -337,9 +337,22 @@ static void answer_in(answer_t *a)
     a->owner = NULL;
     a->owner_off = DNS_HDR_LEN;
     a->aa = true;
-    zone_key_t key; /* the name hashed once for the zone and node lookups */
-    zone_key_init(&key, a->lname);
-    const zone_t *z = zone_set_find_key(&a->snap->zones, &key);
+    /* An existing name that is not at or below a cut or a DNAME (and no DS, which may
+     * belong to the parent) is its own answer: one probe of the set's name index. */
+    zone_result_t res;
+    const zone_t *z = NULL;
+    const zone_node_t *hit = q->qtype == DNS_T_DS
+                                 ? NULL
+                                 : zone_set_find_name(&a->snap->zones, a->lname, q->qname_len, &z);
+    bool known = hit && !(hit->flags & (ZONE_NODE_OCCLUDED | ZONE_NODE_CUT));
+    zone_key_t key; /* otherwise the name hashed once for the zone and node lookups */
+    if (known) {
+        res.kind = ZONE_HIT;
+        res.node = hit;
+    } else {
+        zone_key_init(&key, a->lname);
+        z = zone_set_find_key(&a->snap->zones, &key);
+    }
     if (!z) {
         a->rcode = DNS_RCODE_REFUSED;
         a->aa = false;
@@ -356,8 +369,9 @@ static void answer_in(answer_t *a)
     int chain = 0;
     dns_resp_section(&a->r, DNS_SEC_ANSWER);
     for (;;) {
-        zone_result_t res;
-        zone_lookup_key(z, &key, q->qtype, &res);
+        if (!known)
+            zone_lookup_key(z, &key, q->qtype, &res);
+        known = false;
         const zone_node_t *n = res.node;
         if (res.kind == ZONE_DELEGATION) {
             referral(a, n);

@@ -438,6 +438,71 @@ void zone_lookup_key(const zone_t *z, const zone_key_t *k, uint16_t qtype, zone_
 
 /* ---- Zone sets ------------------------------------------------------------------- */
 
+uint32_t zone_set_name_hash(const uint8_t *lname, size_t len)
+{
+    uint64_t h = HASH_ROOT ^ len;
+    if (len >= 8) {
+        size_t i = 0;
+        for (; i + 8 <= len; i += 8)
+            h = hash_mix(h, load64(lname + i));
+        if (i < len)
+            h = hash_mix(h, load64(lname + len - 8));
+    } else {
+        uint64_t w = len >= 4 ? load32(lname) | load32(lname + len - 4) << 32
+                              : (uint64_t)lname[0] | (uint64_t)lname[len / 2] << 8 |
+                                    (uint64_t)lname[len - 1] << 16;
+        h = hash_mix(h, w);
+    }
+    return hash_fold(h);
+}
+
+static void names_insert(zone_set_t *s, const zone_node_t *node, const zone_t *z)
+{
+    uint32_t h = zone_set_name_hash(node->lname, node->len);
+    uint32_t i = h & s->names_mask;
+    while (s->names[i].node)
+        i = (i + 1) & s->names_mask;
+    s->names[i].node = node;
+    s->names[i].zone = z;
+    s->names[i].hash = h;
+}
+
+void zone_set_index(zone_set_t *s)
+{
+    free(s->names);
+    size_t nodes = 0;
+    for (size_t i = 0; i < s->n; i++)
+        nodes += s->zones[i]->nnodes;
+    uint32_t size = 16;
+    while (size < nodes * 2)
+        size *= 2;
+    s->names = xcalloc(size, sizeof(*s->names));
+    s->names_mask = size - 1;
+    for (size_t i = 0; i < s->n; i++) {
+        const zone_t *z = s->zones[i];
+        for (uint32_t b = 0; b <= z->mask; b++)
+            for (const zone_node_t *n = z->table[b]; n; n = n->hnext)
+                if (zone_set_find(s, n->lname) == z) /* not shadowed by a deeper zone */
+                    names_insert(s, n, z);
+    }
+}
+
+const zone_node_t *zone_set_find_name(const zone_set_t *s, const uint8_t *lname, size_t len,
+                                      const zone_t **zone)
+{
+    if (!s->names)
+        return NULL;
+    uint32_t h = zone_set_name_hash(lname, len);
+    for (uint32_t i = h & s->names_mask; s->names[i].node; i = (i + 1) & s->names_mask) {
+        const zone_set_name_t *e = &s->names[i];
+        if (e->hash == h && e->node->len == len && memcmp(e->node->lname, lname, len) == 0) {
+            *zone = e->zone;
+            return e->node;
+        }
+    }
+    return NULL;
+}
+
 int zone_set_init(zone_set_t *s, zone_t **zones, size_t n)
 {
     uint32_t size = 16;
@@ -445,6 +510,8 @@ int zone_set_init(zone_set_t *s, zone_t **zones, size_t n)
         size *= 2;
     s->table = xcalloc(size, sizeof(*s->table));
     s->mask = size - 1;
+    s->names = NULL;
+    s->names_mask = 0;
     s->zones = xmalloc((n ? n : 1) * sizeof(*s->zones));
     s->n = 0;
     for (size_t i = 0; i < n; i++) {
@@ -462,6 +529,7 @@ int zone_set_init(zone_set_t *s, zone_t **zones, size_t n)
             h = (h + 1) & s->mask;
         s->table[h] = zones[i];
     }
+    zone_set_index(s);
     return 0;
 }
 
@@ -471,6 +539,7 @@ void zone_set_clear(zone_set_t *s)
         zone_free(s->zones[i]);
     free(s->zones);
     free(s->table);
+    free(s->names);
     memset(s, 0, sizeof(*s));
 }
 

@@ -138,18 +138,45 @@ static inline const uint8_t *zone_rd_data(const uint8_t *rd)
     return rd + 2;
 }
 
+/* An entry of a zone set's name index: a node and the zone it answers from. */
+typedef struct {
+    const zone_node_t *node;   /* NULL: empty slot */
+    const zone_t *zone;
+    uint32_t hash;             /* zone_set_name_hash() of the node's name */
+} zone_set_name_t;
+
 /* A set of zones; the deepest zone containing a name is found by zone_set_find(). */
 typedef struct {
     zone_t **zones;
     size_t n;
     zone_t **table;            /* hash of apex names */
     uint32_t mask;
+    /* Every node of every zone by its whole name, for the nodes whose zone is the deepest
+     * one containing them (zone_set_index()): an existing name is one probe. */
+    zone_set_name_t *names;
+    uint32_t names_mask;
 } zone_set_t;
 
-/* Build the set (takes ownership of zones[]; the array itself is copied). Fails with
- * ERR_EXISTS if two zones have the same name. */
+/* Build the set (takes ownership of zones[]; the array itself is copied) and its name
+ * index. Fails with ERR_EXISTS if two zones have the same name. */
 int zone_set_init(zone_set_t *s, zone_t **zones, size_t n) ATTR_NONNULL(1);
 void zone_set_clear(zone_set_t *s);
+
+/* Rebuild the name index, after nodes were added with zone_node_ensure() (a node missing
+ * from it is only found the slower way). Not for use once readers can see the set. */
+void zone_set_index(zone_set_t *s) ATTR_NONNULL(1);
+
+/* Hash of a whole lowered wire name of len bytes (words at a time, not by label). */
+uint32_t zone_set_name_hash(const uint8_t *lname, size_t len) ATTR_NONNULL(1);
+
+/*
+ * The node named exactly lname (lowered wire name, len bytes) in the deepest zone that
+ * contains it, and that zone in *zone; NULL when the name is not in the index. Whatever
+ * the flags of the node, the caller decides whether the exact node is the answer (cuts,
+ * DNAMEs and occluded names need zone_lookup()). Never allocates.
+ */
+const zone_node_t *zone_set_find_name(const zone_set_t *s, const uint8_t *lname, size_t len,
+                                      const zone_t **zone) ATTR_NONNULL(1, 2, 4);
 
 /* Deepest zone whose apex is lname or one of its ancestors, or NULL. */
 const zone_t *zone_set_find(const zone_set_t *s, const uint8_t *lname) ATTR_NONNULL(1, 2);
