@@ -525,8 +525,10 @@ int geo_csv_read(geo_builder_t *b, const geo_source_t *src, geo_rl4_t *v4, geo_r
     free(t.hash);
     free(t.pool);
     if (rc == 0) {
-        qsort(ns.n4, ns.c4, sizeof(*ns.n4), cmp4);
-        qsort(ns.n6, ns.c6, sizeof(*ns.n6), cmp6);
+        if (ns.c4) /* n4 is NULL when there is none: qsort(NULL, 0, ...) is undefined */
+            qsort(ns.n4, ns.c4, sizeof(*ns.n4), cmp4);
+        if (ns.c6)
+            qsort(ns.n6, ns.c6, sizeof(*ns.n6), cmp6);
         sweep(true, ns.c4, ns.n4, NULL, v4, v6);
         sweep(false, ns.c6, NULL, ns.n6, v4, v6);
     }

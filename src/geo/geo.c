@@ -232,6 +232,16 @@ static void copy_subdivision(char *dst, const char *country, const char *sub)
     memcpy(dst, tmp, strlen(tmp) + 1);
 }
 
+/* Bytewise equality of two records (no padding: see loc_rec_t), as 5 words. */
+static inline bool loc_rec_eq(const loc_rec_t *x, const loc_rec_t *y)
+{
+    uint64_t a[5], c[5];
+    memcpy(a, x, sizeof(a));
+    memcpy(c, y, sizeof(c));
+    return ((a[0] ^ c[0]) | (a[1] ^ c[1]) | (a[2] ^ c[2]) | (a[3] ^ c[3]) | (a[4] ^ c[4])) == 0;
+}
+_Static_assert(sizeof(loc_rec_t) == 5 * sizeof(uint64_t), "loc_rec_eq compares 5 words");
+
 uint32_t geo_builder_loc(geo_builder_t *b, const geo_loc_in_t *in)
 {
     loc_rec_t r;
@@ -270,7 +280,7 @@ uint32_t geo_builder_loc(geo_builder_t *b, const geo_loc_in_t *in)
     uint32_t k = h & (b->lhcap - 1);
     while (b->lhash[k]) {
         uint32_t id = (uint32_t)b->lhash[k];
-        if ((uint32_t)(b->lhash[k] >> 32) == h && memcmp(&b->locs[id], &r, sizeof(r)) == 0)
+        if ((uint32_t)(b->lhash[k] >> 32) == h && loc_rec_eq(&b->locs[id], &r))
             return id;
         k = (k + 1) & (b->lhcap - 1);
     }
@@ -340,6 +350,37 @@ const geo_subdiv_t *geo_db_subdiv(const geo_db_t *db, const char *code)
 
 /* ---- load ----------------------------------------------------------------------------- */
 
+static int cmp_use(const void *a, const void *b, void *ctx)
+{
+    const uint32_t *count = ctx;
+    uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+    if (count[x] != count[y])
+        return count[x] > count[y] ? -1 : 1;
+    return x < y ? -1 : x > y;
+}
+
+/* Renumber the locations 1 .. n-1 by how many ranges use them, most used first, so that
+ * the locations most lookups end on share a few cache lines (GeoLite2 City: the first
+ * 4,096 of 158,127 locations, 160 KiB, hold half of the ranges), and so that most fit in
+ * an index entry (map.c). Returns newid[old] (caller frees); the lists are renumbered. */
+static uint32_t *number_by_use(geo_rl4_t *r4, geo_rl6_t *r6, uint32_t n)
+{
+    uint32_t *count = xcalloc(n, sizeof(uint32_t));
+    uint32_t *order = xmalloc((size_t)n * sizeof(uint32_t));
+    uint32_t *newid = xmalloc((size_t)n * sizeof(uint32_t));
+    geo_rl_count(r4, r6, count, n);
+    for (uint32_t id = 0; id < n; id++)
+        order[id] = id;
+    if (n > 1)
+        qsort_r(order + 1, n - 1, sizeof(uint32_t), cmp_use, count);
+    for (uint32_t k = 0; k < n; k++)
+        newid[order[k]] = k;
+    geo_rl_renumber(r4, r6, newid, n);
+    free(order);
+    free(count);
+    return newid;
+}
+
 static int read_source(geo_builder_t *b, const geo_source_t *src, geo_rl4_t *v4, geo_rl6_t *v6,
                        char *err, size_t errlen)
 {
@@ -354,6 +395,54 @@ static int read_source(geo_builder_t *b, const geo_source_t *src, geo_rl4_t *v4,
         return geo_csv_read(b, src, v4, v6, err, errlen);
     }
     return geo_errf(err, errlen, ERR_INVAL, "geoip source: unknown kind %d", (int)src->kind);
+}
+
+/*
+ * The end of a load: compile the range lists (taken), number the locations by use, copy
+ * them out of the builder (taken, cleared) and either compute the subdivision midpoints
+ * from the builder's locations or copy them from `subs_from`.
+ */
+static int db_finish(geo_db_t **out, geo_builder_t *b, geo_rl4_t *acc4, geo_rl6_t *acc6,
+                     const geo_db_t *subs_from, char *err, size_t errlen)
+{
+    uint32_t *newid = number_by_use(acc4, acc6, b->n);
+    geo_db_t *db = xcalloc(1, sizeof(*db));
+    if (geo_map_init(&db->map, acc4, acc6) < 0) {
+        free(newid);
+        free(db);
+        builder_clear(b);
+        return geo_errf(err, errlen, ERR_LIMIT,
+                        "geoip: the networks nest too deeply for the lookup index");
+    }
+    if (subs_from) {
+        db->nsubs = subs_from->nsubs;
+        db->subs = xmalloc((subs_from->nsubs + 1) * sizeof(geo_subdiv_t));
+        memcpy(db->subs, subs_from->subs, subs_from->nsubs * sizeof(geo_subdiv_t));
+    } else {
+        build_subdivisions(db, b);
+    }
+    db->pool = xrealloc(b->pool, b->plen);
+    db->pool_len = b->plen;
+    b->pool = NULL;
+    db->nlocs = b->n;
+    db->locs = geo_table_alloc((size_t)b->n * sizeof(geo_location_t));
+    memset(db->locs, 0, (size_t)b->n * sizeof(geo_location_t));
+    for (uint32_t id = 0; id < b->n; id++) {
+        const loc_rec_t *r = &b->locs[id];
+        geo_location_t *l = &db->locs[newid[id]];
+        memcpy(l->continent, r->continent, 3);
+        memcpy(l->country, r->country, 3);
+        memcpy(l->subdivision, r->subdivision, 8);
+        l->flags = r->flags;
+        l->source = r->source;
+        l->city = db->pool + r->city;
+        l->lat = r->lat;
+        l->lon = r->lon;
+    }
+    free(newid);
+    builder_clear(b);
+    *out = db;
+    return 0;
 }
 
 int geo_db_load(geo_db_t **out, const geo_source_t *srcs, size_t n, char *err, size_t errlen)
@@ -398,6 +487,10 @@ int geo_db_load(geo_db_t **out, const geo_source_t *srcs, size_t n, char *err, s
             acc6 = o6;
         }
     }
+    if (rc == 0 && (acc4.n >= GEO_MAP_MAX_RANGES || acc6.n >= GEO_MAP_MAX_RANGES))
+        rc = geo_errf(err, errlen, ERR_LIMIT,
+                      "geoip: %u IPv4 and %u IPv6 ranges, more than the table holds (%u each)",
+                      acc4.n, acc6.n, GEO_MAP_MAX_RANGES - 1);
     if (rc < 0) {
         geo_rl4_clear(&acc4);
         geo_rl6_clear(&acc6);
@@ -405,29 +498,7 @@ int geo_db_load(geo_db_t **out, const geo_source_t *srcs, size_t n, char *err, s
         return rc;
     }
 
-    geo_db_t *db = xcalloc(1, sizeof(*db));
-    geo_map_init(&db->map, &acc4, &acc6);
-    build_subdivisions(db, &b);
-    db->pool = xrealloc(b.pool, b.plen);
-    db->pool_len = b.plen;
-    b.pool = NULL;
-    db->nlocs = b.n;
-    db->locs = xcalloc(b.n, sizeof(geo_location_t));
-    for (uint32_t id = 0; id < b.n; id++) {
-        const loc_rec_t *r = &b.locs[id];
-        geo_location_t *l = &db->locs[id];
-        memcpy(l->continent, r->continent, 3);
-        memcpy(l->country, r->country, 3);
-        memcpy(l->subdivision, r->subdivision, 8);
-        l->flags = r->flags;
-        l->source = r->source;
-        l->city = db->pool + r->city;
-        l->lat = r->lat;
-        l->lon = r->lon;
-    }
-    builder_clear(&b);
-    *out = db;
-    return 0;
+    return db_finish(out, &b, &acc4, &acc6, NULL, err, errlen);
 }
 
 int geo_db_load_mmdb(geo_db_t **out, const char *path, char *err, size_t errlen)
@@ -436,12 +507,51 @@ int geo_db_load_mmdb(geo_db_t **out, const char *path, char *err, size_t errlen)
     return geo_db_load(out, &src, 1, err, errlen);
 }
 
+int geo_db_reduce(geo_db_t **out, const geo_db_t *db, unsigned keep, char *err, size_t errlen)
+{
+    if (err && errlen)
+        err[0] = '\0';
+    geo_builder_t b;
+    builder_init(&b);
+    uint32_t *newid = xmalloc((size_t)db->nlocs * sizeof(uint32_t));
+    newid[0] = GEO_LOC_UNKNOWN;
+    for (uint32_t id = 1; id < db->nlocs; id++) {
+        const geo_location_t *l = &db->locs[id];
+        geo_loc_in_t in = {.continent = l->continent, .country = l->country};
+        if (keep & GEO_KEEP_SUBDIVISION)
+            in.subdivision = l->subdivision;
+        if ((keep & GEO_KEEP_CITY) && l->city[0])
+            in.city = l->city;
+        if ((keep & GEO_KEEP_COORDS) && (l->flags & GEO_HAS_COORDS)) {
+            in.has_coords = true;
+            in.lat = l->lat;
+            in.lon = l->lon;
+        }
+        b.source = l->source;
+        newid[id] = geo_builder_loc(&b, &in);
+    }
+    const geo_map_t *m = &db->map;
+    geo_rl4_t r4 = {0};
+    geo_rl6_t r6 = {0};
+    for (uint32_t i = 0; i < m->n4; i++) {
+        uint32_t v = (uint32_t)m->e4[i];
+        geo_rl4_push(&r4, (uint32_t)(m->e4[i] >> 32), v < db->nlocs ? newid[v] : v);
+    }
+    for (uint32_t i = 0; i < m->n6; i++) {
+        uint32_t v = m->e6[i].val;
+        geo_rl6_push(&r6, GEO_U128(m->e6[i].hi, m->lo6[m->e6[i].lox]),
+                     v < db->nlocs ? newid[v] : v);
+    }
+    free(newid);
+    return db_finish(out, &b, &r4, &r6, db, err, errlen);
+}
+
 void geo_db_free(geo_db_t *db)
 {
     if (!db)
         return;
     geo_map_clear(&db->map);
-    free(db->locs);
+    geo_table_free(db->locs, (size_t)db->nlocs * sizeof(geo_location_t));
     free(db->pool);
     free(db->subs);
     free(db);
@@ -454,7 +564,7 @@ const geo_location_t *geo_location(const geo_db_t *db, uint32_t id)
     return id < db->nlocs ? &db->locs[id] : NULL;
 }
 
-size_t geo_db_ranges(const geo_db_t *db) { return (size_t)db->map.n4 + db->map.r6.n; }
+size_t geo_db_ranges(const geo_db_t *db) { return (size_t)db->map.n4 + db->map.n6; }
 
 size_t geo_db_bytes(const geo_db_t *db)
 {
@@ -490,22 +600,37 @@ uint32_t geo_lookup_v4(const geo_db_t *db, uint32_t addr, unsigned *prefix)
     return geo_map_lookup4(&db->map, addr, prefix);
 }
 
+static inline uint64_t rd_be64(const uint8_t *p)
+{
+    uint64_t v;
+    memcpy(&v, p, sizeof(v));
+    return __builtin_bswap64(v); /* x86 and arm64 Linux: little-endian hosts */
+}
+_Static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__, "rd_be64 assumes little-endian");
+
 uint32_t geo_lookup_v6(const geo_db_t *db, const uint8_t addr[16], unsigned *prefix)
 {
-    uint32_t v4;
-    unsigned off;
-    if (geo_v6_to_v4(addr, &v4, &off)) {
+    uint64_t hi = rd_be64(addr), lo = rd_be64(addr + 8);
+    /* the alias regions of geo_v6_to_v4(), tested on the words */
+    uint32_t v4 = 0;
+    unsigned off = 0;
+    if (hi == 0 && (lo >> 32 == 0xffff || lo >> 32 == 0)) {
+        v4 = (uint32_t)lo;
+        off = 96;
+    } else if (hi >> 48 == 0x2002) {
+        v4 = (uint32_t)(hi >> 16);
+        off = 16;
+    } else if (hi >> 32 == 0x20010000) {
+        v4 = ~(uint32_t)lo;
+        off = 96;
+    }
+    if (off) {
         uint32_t loc = geo_map_lookup4(&db->map, v4, prefix);
         if (prefix)
             *prefix += off;
         return loc;
     }
-    uint64_t hi = 0, lo = 0;
-    for (int i = 0; i < 8; i++) {
-        hi = hi << 8 | addr[i];
-        lo = lo << 8 | addr[8 + i];
-    }
-    return geo_map_lookup6(&db->map, GEO_U128(hi, lo), prefix);
+    return geo_map_lookup6(&db->map, hi, lo, prefix);
 }
 
 uint32_t geo_lookup(const geo_db_t *db, int family, const void *addr, unsigned *prefix)

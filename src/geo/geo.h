@@ -98,6 +98,28 @@ ATTR_WARN_UNUSED int geo_db_load(geo_db_t **out, const geo_source_t *srcs, size_
 ATTR_WARN_UNUSED int geo_db_load_mmdb(geo_db_t **out, const char *path, char *err,
                                       size_t errlen);
 
+/*
+ * What geo_db_reduce() keeps of each location besides its continent, country and source.
+ * A client of the db that reads only those fields (a policy whose boundaries name
+ * continents and countries, say) decides the same on the reduced db as on the full one.
+ */
+#define GEO_KEEP_SUBDIVISION 0x1u /* needed by subdivision places and named regions */
+#define GEO_KEEP_CITY 0x2u        /* needed by "CC/City" boundaries */
+#define GEO_KEEP_COORDS 0x4u      /* needed by distance sorting (closest) */
+#define GEO_KEEP_ALL 0x7u
+
+/*
+ * A new db from `db` (borrowed, unchanged) with every location stripped to the fields in
+ * `keep`: locations that become equal are merged, and so are neighbouring ranges that
+ * end up with the same location, so the table shrinks with the detail kept (GeoLite2
+ * City at country level: 2.56 M ranges, 158 k locations -> see docs/geoip.md). Lookups
+ * on the result give the stripped location of the full db's answer, with a prefix never
+ * longer than the full db's. The subdivision midpoints of the full data are kept, so
+ * geo_place_find() resolves places the same way. Same return contract as geo_db_load().
+ */
+ATTR_WARN_UNUSED int geo_db_reduce(geo_db_t **out, const geo_db_t *db, unsigned keep,
+                                   char *err, size_t errlen) ATTR_NONNULL(1, 2);
+
 /* Free everything the db owns. NULL is a no-op. Callers must ensure no reader remains. */
 void geo_db_free(geo_db_t *db);
 

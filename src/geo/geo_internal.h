@@ -35,28 +35,70 @@ void geo_rl6_push(geo_rl6_t *l, geo_u128 start, uint32_t val);
 void geo_rl6_emit(geo_rl6_t *l, geo_u128 s, geo_u128 e, uint32_t val);
 void geo_rl4_clear(geo_rl4_t *l);
 void geo_rl6_clear(geo_rl6_t *l);
+/* count[v] += number of ranges with value v, for v < nlocs (GEO_LOC_V4ALIAS is skipped). */
+void geo_rl_count(const geo_rl4_t *r4, const geo_rl6_t *r6, uint32_t *count, uint32_t nlocs);
+/* Replace every value v < nlocs by newid[v] (a permutation: no neighbours become equal). */
+void geo_rl_renumber(geo_rl4_t *r4, geo_rl6_t *r6, const uint32_t *newid, uint32_t nlocs);
 /* out = hi where hi's value is non-zero, else lo. out must be empty. */
 void geo_rl4_overlay(geo_rl4_t *out, const geo_rl4_t *hi, const geo_rl4_t *lo);
 void geo_rl6_overlay(geo_rl6_t *out, const geo_rl6_t *hi, const geo_rl6_t *lo);
 /* Is the IPv6 range [s, e] entirely inside one IPv4 alias region? */
 bool geo_v6_in_alias(geo_u128 s, geo_u128 e);
 
-/* The compiled lookup table: IPv4 ranges as (start << 32 | value) words, IPv6 ranges as
- * a range list, each with a bucket index on the top GEO_IDX_BITS bits of the address. */
-#define GEO_IDX_BITS 20
+/*
+ * The compiled lookup table (map.c). Per family, a sorted array of range starts searched
+ * through a radix index on the top bits of the address; both families search 64-bit keys
+ * (IPv4: start << 32 | location id; IPv6: the top 64 bits of the start).
+ *
+ * Index entry (uint32), by its low 5 bits: c <= GEO_LEAF_MAX: entry >> 5 is the first of
+ * the c + 1 ranges one of which holds any address of the entry's block; GEO_LEAF_MAX + s:
+ * entry >> 5 is the offset in pool[] of a child node of 2^s entries, one per value of
+ * the next s bits of the address; 31: the block lies inside one range, entry >> 13 is its
+ * value and (entry >> 5) & 0xff the prefix length of every address in the block.
+ */
+#define GEO_MAP_MAX_RANGES (1u << 26) /* per family; 27 bits of index entry, with margin */
+#define GEO_LEAF_MAX 15u
+#define GEO_NODE_MAX_BITS 15u
+#define GEO_DIRECT_BITS 19u /* value bits of a direct entry */
+#define GEO_ROOT4_BITS 16u
+#define GEO_ROOT6_BITS 16u
+
 typedef struct {
-    uint64_t *e4;   /* start << 32 | value, ascending */
-    uint32_t n4;
-    geo_rl6_t r6;
-    uint32_t *idx4; /* 2^GEO_IDX_BITS + 1 entries: idx4[b] = last i with start <= b << 12 */
-    uint32_t *idx6; /* same on the top bits of the IPv6 address */
+    uint32_t *root; /* 2^bits entries */
+    uint32_t *pool; /* child nodes, npool entries, 64-byte aligned */
+    size_t npool;
+    unsigned bits;
+} geo_radix_t;
+
+/* An IPv6 range: the top 64 bits of its start, the low 64 bits as lo6[lox] (lo6[0] = 0:
+ * 99 % of GeoLite2 City's starts; the others each have their own lo6 slot), and the
+ * location id. */
+typedef struct {
+    uint64_t hi;
+    uint32_t lox;
+    uint32_t val;
+} geo_e6_t;
+
+typedef struct {
+    uint64_t *e4; /* start << 32 | value, ascending; e4[0] starts at 0 */
+    geo_e6_t *e6; /* ascending by (hi, lo); e6[0] starts at :: */
+    uint64_t *lo6; /* nlo6 entries, lo6[0] = 0 */
+    uint32_t n4, n6, nlo6;
+    geo_radix_t x4, x6;
 } geo_map_t;
 
-/* Take ownership of the lists (left empty), shrink them and build the index. */
-void geo_map_init(geo_map_t *m, geo_rl4_t *r4, geo_rl6_t *r6);
+/* Memory for a large read-mostly table: 64-byte aligned; from 2 MiB up, 2 MiB-aligned and
+ * advised as transparent huge pages. Aborts on OOM. geo_table_free(p, same n); NULL ok. */
+void *geo_table_alloc(size_t n);
+void geo_table_free(void *p, size_t n);
+
+/* Take ownership of the lists (left empty) and build the table. Each list must hold fewer
+ * than GEO_MAP_MAX_RANGES ranges (geo_db_load() checks). 0, or ERR_LIMIT (m cleared) when
+ * pathological nesting needs more index nodes than entries can address. Aborts on OOM. */
+ATTR_WARN_UNUSED int geo_map_init(geo_map_t *m, geo_rl4_t *r4, geo_rl6_t *r6);
 void geo_map_clear(geo_map_t *m);
 uint32_t geo_map_lookup4(const geo_map_t *m, uint32_t a, unsigned *prefix);
-uint32_t geo_map_lookup6(const geo_map_t *m, geo_u128 a, unsigned *prefix);
+uint32_t geo_map_lookup6(const geo_map_t *m, uint64_t ahi, uint64_t alo, unsigned *prefix);
 int geo_map_walk(const geo_map_t *m, geo_walk_cb cb, void *ctx);
 size_t geo_map_bytes(const geo_map_t *m);
 

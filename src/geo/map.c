@@ -1,20 +1,31 @@
 /*
  * The compiled address -> location id table.
  *
- * Representation: a sorted range table per address family (IPv4: one uint64 per range,
- * start << 32 | value, so the value comes with the key's cache line; IPv6: 128-bit keys
- * and a value array), ranges covering the whole space with adjacent equal values merged,
- * plus a bucket index on the top 20 bits (2^20 + 1 uint32 per family). A lookup is one
- * index read and a binary search over the few ranges of one bucket (GeoLite2 City: 2.4 on
- * average for IPv4), i.e. 2-3 cache lines. The prefix length is not stored: it is derived
- * from the range bounds, as the widest aligned block around the address that stays inside
- * the range (two XORs and two count-leading-zeros). Memory: 8 bytes per IPv4 range, 20
- * per IPv6 range, + 8 MiB of index.
+ * Representation: a sorted range table per address family, ranges covering the whole
+ * space with adjacent equal values merged. IPv4: one uint64 per range, start << 32 |
+ * value, so the value comes with the key's cache line. IPv6: 16 bytes per range, the top
+ * 64 bits of the start, the location id, and an index into a side table for the rare
+ * starts whose low 64 bits are not zero (GeoLite2 City: 3,400 of 290,000).
+ *
+ * Index: a radix tree over the top bits of the address. The root has 2^16 entries; an
+ * entry whose block holds more than GEO_LEAF_MAX + 1 candidate ranges points to a child
+ * node for the next s bits, with 2^s about a quarter of the block's candidates (so dense
+ * blocks are split in one step), and so on until every block is down to 16 candidates;
+ * the range is found by counting the leaf's starts <= the address. GeoLite2 City: IPv4
+ * and IPv6 ranges cluster very unevenly (one /20 of IPv6 holds 21,578 ranges, most hold
+ * none), which a fixed one-level bucket index cannot follow; the tree adds nodes only
+ * where the data is dense (GeoLite2 City: 0.85 M entries for 2.27 M IPv4 ranges, 0.28 M
+ * for 0.29 M IPv6 ranges).
+ *
+ * The prefix length is not stored: it is derived from the range bounds, as the widest
+ * aligned block around the address that stays inside the range (two XORs and two
+ * count-leading-zeros).
  */
 #include "geo/geo_internal.h"
 
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
 
 #include "common/err.h"
@@ -170,120 +181,408 @@ void geo_rl6_overlay(geo_rl6_t *out, const geo_rl6_t *hi, const geo_rl6_t *lo)
     }
 }
 
+/* ---- compiled map: radix index ------------------------------------------------------ */
+
+/* Entry codes (low 5 bits): 0..GEO_LEAF_MAX = leaf with that many further candidates;
+ * GEO_LEAF_MAX + s = child node of 2^s entries (s = 1..GEO_NODE_MAX_BITS); ENTRY_DIRECT =
+ * the value (top GEO_DIRECT_BITS) and the prefix (8 bits) of every address of the block. */
+#define ENTRY_DIRECT 31u
+_Static_assert(GEO_LEAF_MAX + GEO_NODE_MAX_BITS < ENTRY_DIRECT, "entry codes fit in 5 bits");
+_Static_assert(GEO_DIRECT_BITS + 8 + 5 == 32, "direct entry: value, prefix, code");
+
+static inline geo_u128 start6(const geo_map_t *m, uint32_t i)
+{
+    return GEO_U128(m->e6[i].hi, m->lo6[m->e6[i].lox]);
+}
+
+/* The widest aligned block around a that stays inside range i: its host bits h must stay
+ * below the highest bit in which a differs from start - 1 and from the next start. */
+static inline unsigned prefix4(const geo_map_t *m, uint32_t i, uint32_t a)
+{
+    unsigned h = 32;
+    uint32_t start = (uint32_t)(m->e4[i] >> 32);
+    if (start) {
+        unsigned m1 = 31 - (unsigned)__builtin_clz(a ^ (start - 1));
+        h = MIN(h, m1);
+    }
+    if (i + 1 < m->n4) {
+        unsigned m2 = 31 - (unsigned)__builtin_clz(a ^ (uint32_t)(m->e4[i + 1] >> 32));
+        h = MIN(h, m2);
+    }
+    return 32 - h;
+}
+
+static inline unsigned prefix6(const geo_map_t *m, uint32_t i, geo_u128 a)
+{
+    geo_u128 s = start6(m, i);
+    unsigned h = 128;
+    if (s) {
+        unsigned m1 = 127 - clz128(a ^ (s - 1));
+        h = MIN(h, m1);
+    }
+    if (i + 1 < m->n6) {
+        unsigned m2 = 127 - clz128(a ^ start6(m, i + 1));
+        h = MIN(h, m2);
+    }
+    return 128 - h;
+}
+
+/* The 64-bit search keys of one family: the word at base + i * stride, masked. */
+typedef struct {
+    const uint8_t *base;
+    size_t stride;
+    uint64_t mask;
+    uint32_t n;
+    const geo_map_t *m; /* for direct entries */
+    bool v6;
+} keys_t;
+
+static inline uint64_t key_at(const keys_t *k, uint32_t i)
+{
+    uint64_t v;
+    memcpy(&v, k->base + (size_t)i * k->stride, sizeof(v));
+    return v & k->mask;
+}
+
+/* Last i in [lo, n) with key <= x (key(lo) <= x). */
+static uint32_t key_last_le(const keys_t *k, uint32_t lo, uint64_t x)
+{
+    uint32_t hi = k->n - 1;
+    while (lo < hi) {
+        uint32_t mid = lo + ((hi - lo + 1) >> 1);
+        if (key_at(k, mid) <= x)
+            lo = mid;
+        else
+            hi = mid - 1;
+    }
+    return lo;
+}
+
+typedef struct {
+    uint32_t *pool;
+    size_t n, cap;
+    bool full; /* the pool outgrew what an entry can address */
+} node_buf_t;
+
+#define POOL_MAX ((size_t)1 << 27) /* 27 bits of entry */
+
+/* Room for a node of 2^s entries, not straddling a 64-byte line when it fits in one.
+ * SIZE_MAX (and nb->full) past POOL_MAX entries. */
+static size_t node_alloc(node_buf_t *nb, unsigned s)
+{
+    size_t size = (size_t)1 << s, off = nb->n;
+    if (size >= 16 || (off & 15) + size > 16)
+        off = (off + 15) & ~(size_t)15;
+    if (off + size > POOL_MAX) {
+        nb->full = true;
+        return SIZE_MAX;
+    }
+    while (off + size > nb->cap) {
+        nb->cap = nb->cap ? nb->cap * 2 : 4096;
+        nb->pool = xrealloc(nb->pool, nb->cap * sizeof(uint32_t));
+    }
+    memset(nb->pool + nb->n, 0, (off - nb->n) * sizeof(uint32_t));
+    nb->n = off + size;
+    return off;
+}
+
+/*
+ * A block inside one range (range lo) has one value and one prefix for all its addresses:
+ * the widest aligned block inside the range around any of them is the same ancestor of
+ * the block. Stored in the entry, they spare the lookup its read of the range table
+ * (GeoLite2 City: most IPv4 lookups, and the IPv6 ones in the empty space between
+ * allocations). Not for values of GEO_DIRECT_BITS bits or more (ids are numbered by use:
+ * the rare ones), nor for an IPv6 block that starts before range lo's start (low bits).
+ */
+static bool direct_entry(const keys_t *k, uint32_t lo, uint64_t b0, uint32_t *out)
+{
+    const geo_map_t *m = k->m;
+    uint32_t val;
+    unsigned p;
+    if (!k->v6) {
+        val = (uint32_t)m->e4[lo];
+        p = prefix4(m, lo, (uint32_t)(b0 >> 32));
+    } else {
+        if (m->e6[lo].hi == b0 && m->lo6[m->e6[lo].lox] != 0)
+            return false;
+        val = m->e6[lo].val;
+        p = prefix6(m, lo, GEO_U128(b0, 0));
+    }
+    if (val >= (1u << GEO_DIRECT_BITS))
+        return false;
+    *out = val << 13 | p << 5 | ENTRY_DIRECT;
+    return true;
+}
+
+/*
+ * The index entry for the block [b0, b0 + 2^shift - 1] of the 64-bit key space. *i is a
+ * sweep cursor: on entry the last range starting at or before the previous block's start;
+ * on return the last range starting at or before b0. Blocks are visited in address order.
+ * A block with more than GEO_LEAF_MAX + 1 candidates gets a child node whose 2^s entries
+ * split it evenly, with s chosen to leave ~4 candidates per entry on average.
+ */
+static uint32_t radix_entry(node_buf_t *nb, const keys_t *k, uint64_t b0, unsigned shift,
+                            uint32_t *i)
+{
+    while (*i + 1 < k->n && key_at(k, *i + 1) <= b0)
+        (*i)++;
+    uint32_t lo = *i;
+    uint64_t b1 = b0 + (shift >= 64 ? ~(uint64_t)0 : ((uint64_t)1 << shift) - 1);
+    /* most blocks have few candidates: scan for those, binary-search the rest */
+    uint32_t c = 0;
+    while (c <= GEO_LEAF_MAX && lo + c + 1 < k->n && key_at(k, lo + c + 1) <= b1)
+        c++;
+    if (c == 0) {
+        uint32_t d;
+        if (direct_entry(k, lo, b0, &d))
+            return d;
+    }
+    if (c <= GEO_LEAF_MAX)
+        return lo << 5 | c;
+    c = key_last_le(k, lo, b1) - lo;
+    /* shift >= 1 here: a block of one key value has a single candidate (the last range
+     * starting at it) */
+    unsigned s = 1;
+    while (s < GEO_NODE_MAX_BITS && s < shift && ((uint64_t)4 << s) < c)
+        s++;
+    size_t off = node_alloc(nb, s);
+    if (off == SIZE_MAX)
+        return lo << 5 | GEO_LEAF_MAX; /* the build fails: see radix_build */
+    uint32_t j = lo;
+    for (uint32_t ch = 0; ch < (1u << s); ch++) {
+        uint32_t e = radix_entry(nb, k, b0 + ((uint64_t)ch << (shift - s)), shift - s, &j);
+        nb->pool[off + ch] = e;
+    }
+    return (uint32_t)off << 5 | (GEO_LEAF_MAX + s);
+}
+
+/* ---- table memory -------------------------------------------------------------------- */
+
+#define HUGE_SZ ((size_t)2 << 20)
+
+/*
+ * Lookups touch a few random places in tens of MB of tables: with 4 KiB pages nearly every
+ * one is also a TLB miss. Tables of 2 MiB or more are mapped 2 MiB-aligned and their whole
+ * 2 MiB pages advised as huge pages (the tail stays in small pages, so no memory is
+ * wasted; without transparent huge pages the advice is a no-op). Smaller tables come
+ * from malloc, 64-byte aligned. Freed with geo_table_free(p, the same n).
+ */
+void *geo_table_alloc(size_t n)
+{
+    if (n < HUGE_SZ) {
+        void *p = NULL;
+        if (posix_memalign(&p, 64, n ? (n + 63) & ~(size_t)63 : 64) != 0)
+            abort(); /* load time only: OOM is fatal, as xmalloc */
+        return p;
+    }
+    size_t len = (n + 4095) & ~(size_t)4095;
+    uint8_t *m = mmap(NULL, len + HUGE_SZ, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
+                      -1, 0);
+    if (m == MAP_FAILED)
+        abort();
+    uint8_t *p = (uint8_t *)(((uintptr_t)m + HUGE_SZ - 1) & ~(uintptr_t)(HUGE_SZ - 1));
+    if (p > m)
+        munmap(m, (size_t)(p - m));
+    if (m + len + HUGE_SZ > p + len)
+        munmap(p + len, (size_t)(m + len + HUGE_SZ - (p + len)));
+    (void)madvise(p, len & ~(HUGE_SZ - 1), MADV_HUGEPAGE); /* advice: failure is harmless */
+    return p;
+}
+
+void geo_table_free(void *p, size_t n)
+{
+    if (!p)
+        return;
+    if (n < HUGE_SZ)
+        free(p);
+    else
+        munmap(p, (n + 4095) & ~(size_t)4095);
+}
+
+/* 0, or ERR_LIMIT when the index would need more than POOL_MAX node entries (about one
+ * per range in real data; only pathological nesting gets there). */
+static int radix_build(geo_radix_t *x, const keys_t *k, unsigned bits)
+{
+    node_buf_t nb = {0};
+    x->bits = bits;
+    x->root = geo_table_alloc(((size_t)1 << bits) * sizeof(uint32_t));
+    uint32_t i = 0;
+    for (uint64_t b = 0; b < ((uint64_t)1 << bits); b++)
+        x->root[b] = radix_entry(&nb, k, b << (64 - bits), 64 - bits, &i);
+    x->npool = nb.n;
+    x->pool = geo_table_alloc(nb.n * sizeof(uint32_t));
+    if (nb.n)
+        memcpy(x->pool, nb.pool, nb.n * sizeof(uint32_t));
+    free(nb.pool);
+    return nb.full ? ERR_LIMIT : 0;
+}
+
+static void radix_clear(geo_radix_t *x)
+{
+    geo_table_free(x->root, ((size_t)1 << x->bits) * sizeof(uint32_t));
+    geo_table_free(x->pool, x->npool * sizeof(uint32_t));
+    memset(x, 0, sizeof(*x));
+}
+
+/* The leaf or direct entry for key q. */
+static inline uint32_t radix_find(const geo_radix_t *x, uint64_t q)
+{
+    unsigned shift = 64 - x->bits;
+    uint32_t e = x->root[q >> shift];
+    while ((e & 31) - (GEO_LEAF_MAX + 1) < GEO_NODE_MAX_BITS) { /* a child node */
+        unsigned s = (e & 31) - GEO_LEAF_MAX;
+        shift -= s;
+        e = x->pool[(e >> 5) + ((q >> shift) & ((1u << s) - 1))];
+    }
+    return e;
+}
+
 /* ---- compiled map -------------------------------------------------------------------- */
 
-#define NB (1u << GEO_IDX_BITS)
-
-void geo_map_init(geo_map_t *m, geo_rl4_t *r4, geo_rl6_t *r6)
+int geo_map_init(geo_map_t *m, geo_rl4_t *r4, geo_rl6_t *r6)
 {
     memset(m, 0, sizeof(*m));
     if (r4->n == 0)
         geo_rl4_push(r4, 0, 0);
+    if (r6->n == 0)
+        geo_rl6_emit(r6, 0, GEO_U128_MAX, 0);
+
     m->n4 = r4->n;
-    m->e4 = xmalloc((size_t)m->n4 * sizeof(uint64_t));
+    m->e4 = geo_table_alloc((size_t)m->n4 * sizeof(uint64_t));
     for (uint32_t i = 0; i < m->n4; i++)
         m->e4[i] = (uint64_t)r4->key[i] << 32 | r4->val[i];
     geo_rl4_clear(r4);
 
-    m->r6 = *r6;
-    memset(r6, 0, sizeof(*r6));
-    if (m->r6.n == 0)
-        geo_rl6_emit(&m->r6, 0, GEO_U128_MAX, 0);
-    m->r6.key = xrealloc(m->r6.key, (size_t)m->r6.n * sizeof(geo_u128));
-    m->r6.val = xrealloc(m->r6.val, (size_t)m->r6.n * sizeof(uint32_t));
-    m->r6.cap = m->r6.n;
+    m->n6 = r6->n;
+    m->e6 = geo_table_alloc((size_t)m->n6 * sizeof(geo_e6_t));
+    uint32_t nlo = 0;
+    for (uint32_t i = 0; i < m->n6; i++)
+        nlo += (uint64_t)r6->key[i] != 0;
+    m->lo6 = xmalloc(((size_t)nlo + 1) * sizeof(uint64_t));
+    m->lo6[0] = 0;
+    m->nlo6 = 1;
+    for (uint32_t i = 0; i < m->n6; i++) {
+        uint64_t low = (uint64_t)r6->key[i];
+        m->e6[i] = (geo_e6_t){.hi = (uint64_t)(r6->key[i] >> 64), .val = r6->val[i]};
+        if (low) {
+            m->e6[i].lox = m->nlo6;
+            m->lo6[m->nlo6++] = low;
+        }
+    }
+    geo_rl6_clear(r6);
 
-    m->idx4 = xmalloc((NB + 1) * sizeof(uint32_t));
-    m->idx6 = xmalloc((NB + 1) * sizeof(uint32_t));
-    uint32_t i = 0;
-    for (uint32_t b = 0; b < NB; b++) {
-        uint32_t base = b << (32 - GEO_IDX_BITS);
-        while (i + 1 < m->n4 && (uint32_t)(m->e4[i + 1] >> 32) <= base)
-            i++;
-        m->idx4[b] = i;
+    keys_t k4 = {(const uint8_t *)m->e4, sizeof(uint64_t), ~(uint64_t)0 << 32, m->n4, m, false};
+    keys_t k6 = {(const uint8_t *)m->e6, sizeof(geo_e6_t), ~(uint64_t)0, m->n6, m, true};
+    if (radix_build(&m->x4, &k4, GEO_ROOT4_BITS) < 0 ||
+        radix_build(&m->x6, &k6, GEO_ROOT6_BITS) < 0) {
+        geo_map_clear(m);
+        return ERR_LIMIT;
     }
-    m->idx4[NB] = m->n4 - 1;
-    i = 0;
-    for (uint32_t b = 0; b < NB; b++) {
-        geo_u128 base = (geo_u128)b << (128 - GEO_IDX_BITS);
-        while (i + 1 < m->r6.n && m->r6.key[i + 1] <= base)
-            i++;
-        m->idx6[b] = i;
-    }
-    m->idx6[NB] = m->r6.n - 1;
+    return 0;
 }
 
 void geo_map_clear(geo_map_t *m)
 {
-    free(m->e4);
-    geo_rl6_clear(&m->r6);
-    free(m->idx4);
-    free(m->idx6);
+    geo_table_free(m->e4, (size_t)m->n4 * sizeof(uint64_t));
+    geo_table_free(m->e6, (size_t)m->n6 * sizeof(geo_e6_t));
+    free(m->lo6);
+    radix_clear(&m->x4);
+    radix_clear(&m->x6);
     memset(m, 0, sizeof(*m));
+}
+
+static size_t radix_bytes(const geo_radix_t *x)
+{
+    return ((size_t)1 << x->bits) * sizeof(uint32_t) + x->npool * sizeof(uint32_t);
 }
 
 size_t geo_map_bytes(const geo_map_t *m)
 {
-    return (size_t)m->n4 * 8 + (size_t)m->r6.n * (sizeof(geo_u128) + 4) +
-           2 * (NB + 1) * sizeof(uint32_t);
+    return (size_t)m->n4 * sizeof(uint64_t) + (size_t)m->n6 * sizeof(geo_e6_t) +
+           (size_t)m->nlo6 * sizeof(uint64_t) + radix_bytes(&m->x4) + radix_bytes(&m->x6);
 }
 
 uint32_t geo_map_lookup4(const geo_map_t *m, uint32_t a, unsigned *prefix)
 {
+    uint32_t x = radix_find(&m->x4, (uint64_t)a << 32);
+    if ((x & 31) == ENTRY_DIRECT) {
+        if (prefix)
+            *prefix = (x >> 5) & 0xff;
+        return x >> 13;
+    }
     const uint64_t *e = m->e4;
-    uint32_t b = a >> (32 - GEO_IDX_BITS);
-    uint32_t lo = m->idx4[b], hi = m->idx4[b + 1];
+    uint32_t n = x & 31, i = x >> 5;
     uint64_t ka = (uint64_t)a << 32 | 0xffffffffu; /* e[i] <= ka  <=>  start(i) <= a */
-    while (lo < hi) {
-        uint32_t mid = lo + ((hi - lo + 1) >> 1);
-        if (e[mid] <= ka)
-            lo = mid;
-        else
-            hi = mid - 1;
-    }
-    if (prefix) {
-        /* widest aligned block around a inside [start, next - 1]: its host bits h must
-         * stay below the highest bit in which a differs from start - 1 and from next. */
-        unsigned h = 32;
-        uint32_t start = (uint32_t)(e[lo] >> 32);
-        if (start) {
-            unsigned m1 = 31 - (unsigned)__builtin_clz(a ^ (start - 1));
-            h = MIN(h, m1);
-        }
-        if (lo + 1 < m->n4) {
-            unsigned m2 = 31 - (unsigned)__builtin_clz(a ^ (uint32_t)(e[lo + 1] >> 32));
-            h = MIN(h, m2);
-        }
-        *prefix = 32 - h;
-    }
-    return (uint32_t)e[lo];
+    /* the range is the last of i .. i + n with e <= ka (e[i] <= ka holds): count them.
+     * Independent loads, unlike a binary search's chain, so their misses overlap. */
+    uint32_t c = 0;
+    for (uint32_t j = 1; j <= n; j++)
+        c += e[i + j] <= ka;
+    i += c;
+    if (prefix)
+        *prefix = prefix4(m, i, a);
+    return (uint32_t)e[i];
 }
 
-uint32_t geo_map_lookup6(const geo_map_t *m, geo_u128 a, unsigned *prefix)
+void geo_rl_count(const geo_rl4_t *r4, const geo_rl6_t *r6, uint32_t *count, uint32_t nlocs)
 {
-    const geo_u128 *key = m->r6.key;
-    uint32_t b = (uint32_t)(a >> (128 - GEO_IDX_BITS));
-    uint32_t lo = m->idx6[b], hi = m->idx6[b + 1];
+    for (uint32_t i = 0; i < r4->n; i++) {
+        if (r4->val[i] < nlocs)
+            count[r4->val[i]]++;
+    }
+    for (uint32_t i = 0; i < r6->n; i++) {
+        if (r6->val[i] < nlocs)
+            count[r6->val[i]]++;
+    }
+}
+
+void geo_rl_renumber(geo_rl4_t *r4, geo_rl6_t *r6, const uint32_t *newid, uint32_t nlocs)
+{
+    for (uint32_t i = 0; i < r4->n; i++) {
+        if (r4->val[i] < nlocs)
+            r4->val[i] = newid[r4->val[i]];
+    }
+    for (uint32_t i = 0; i < r6->n; i++) {
+        if (r6->val[i] < nlocs)
+            r6->val[i] = newid[r6->val[i]];
+    }
+}
+
+/* Last range in [0, hi] whose full 128-bit start is <= a (start(0) = 0). Only for the rare
+ * case of several starts sharing their top 64 bits. */
+static uint32_t last_le128(const geo_map_t *m, uint32_t hi, geo_u128 a)
+{
+    uint32_t lo = 0;
     while (lo < hi) {
         uint32_t mid = lo + ((hi - lo + 1) >> 1);
-        if (key[mid] <= a)
+        if (start6(m, mid) <= a)
             lo = mid;
         else
             hi = mid - 1;
     }
-    if (prefix) {
-        unsigned h = 128;
-        if (key[lo]) {
-            unsigned m1 = 127 - clz128(a ^ (key[lo] - 1));
-            h = MIN(h, m1);
-        }
-        if (lo + 1 < m->r6.n) {
-            unsigned m2 = 127 - clz128(a ^ key[lo + 1]);
-            h = MIN(h, m2);
-        }
-        *prefix = 128 - h;
+    return lo;
+}
+
+uint32_t geo_map_lookup6(const geo_map_t *m, uint64_t ahi, uint64_t alo, unsigned *prefix)
+{
+    uint32_t x = radix_find(&m->x6, ahi);
+    if ((x & 31) == ENTRY_DIRECT) {
+        if (prefix)
+            *prefix = (x >> 5) & 0xff;
+        return x >> 13;
     }
-    return m->r6.val[lo];
+    const geo_e6_t *e = m->e6;
+    uint32_t n = x & 31, i = x >> 5;
+    uint32_t c = 0;
+    for (uint32_t j = 1; j <= n; j++) /* as in geo_map_lookup4 */
+        c += e[i + j].hi <= ahi;
+    i += c;
+    /* i: last range whose top 64 bits are <= ahi; its low bits may still exceed alo */
+    if (__builtin_expect(m->lo6[e[i].lox] > alo, 0) && e[i].hi == ahi)
+        i = last_le128(m, i - 1, GEO_U128(ahi, alo));
+    if (prefix)
+        *prefix = prefix6(m, i, GEO_U128(ahi, alo));
+    return e[i].val;
 }
 
 /* Split [s, e] (in a space of `bits` bits) into maximal aligned blocks. */
@@ -321,9 +620,9 @@ int geo_map_walk(const geo_map_t *m, geo_walk_cb cb, void *ctx)
         if (rc)
             return rc;
     }
-    for (uint32_t i = 0; i < m->r6.n; i++) {
-        geo_u128 e = i + 1 < m->r6.n ? m->r6.key[i + 1] - 1 : GEO_U128_MAX;
-        int rc = walk_range(AF_INET6, 128, m->r6.key[i], e, m->r6.val[i], cb, ctx);
+    for (uint32_t i = 0; i < m->n6; i++) {
+        geo_u128 e = i + 1 < m->n6 ? start6(m, i + 1) - 1 : GEO_U128_MAX;
+        int rc = walk_range(AF_INET6, 128, start6(m, i), e, m->e6[i].val, cb, ctx);
         if (rc)
             return rc;
     }

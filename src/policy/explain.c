@@ -20,9 +20,12 @@ int pol_route_explain(const pol_set_t *s, const pol_route_t *r, const geo_db_t *
     dns_dname_to_text(r->owner, owner);
     const char *type = r->type == CONF_T_ALIAS ? "ALIAS" : dns_rrtype_to_text(r->type, tname);
 
+    /* geo (the full data, shown) may differ from the db the set was compiled from (a copy
+     * reduced to the fields the routes use): the chain runs on the set's own ids */
     unsigned gprefix = 0;
     uint32_t loc = geo ? geo_lookup(geo, family, addr, &gprefix) : GEO_LOC_UNKNOWN;
     const geo_location_t *l = geo ? geo_location(geo, loc) : NULL;
+    uint32_t ploc = s->geo ? geo_lookup(s->geo, family, addr, NULL) : GEO_LOC_UNKNOWN;
 
     /* IP-boundary membership, per global boundary. */
     uint64_t ipmask[64] = { 0 };
@@ -31,7 +34,7 @@ int pol_route_explain(const pol_set_t *s, const pol_route_t *r, const geo_db_t *
             ipmask[i / 64] |= (uint64_t)1 << (i % 64);
 
     uint16_t idx[64];
-    unsigned n = pol_eval(s, k, loc, ipmask, idx);
+    unsigned n = pol_eval(s, k, ploc, ipmask, idx);
     pol_result_t res;
     pol_route_decide(r, family, addr, &res);
     bool agree = res.d->n == n && memcmp(res.d->idx, idx, n * sizeof(idx[0])) == 0;

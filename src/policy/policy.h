@@ -111,6 +111,8 @@ bool pol_addr_is_private(int family, const uint8_t *addr) ATTR_NONNULL(2);
  * table), and check it against the table: location, each boundary tested, distances,
  * weights, the final list and the scope. Text, or JSON when json is true. Returns 0 when
  * the step-by-step result equals the table's, 1 when not (a bug), negative on error.
+ * geo (may be NULL) is the full GeoIP data, used only to show where the client is; the
+ * decision is worked out on the reduced data the set was compiled from.
  */
 int pol_route_explain(const pol_set_t *s, const pol_route_t *r, const geo_db_t *geo, int family,
                       const uint8_t *addr, unsigned source_prefix, bool json, FILE *out)

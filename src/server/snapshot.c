@@ -14,7 +14,7 @@
 static snapshot_t *current;
 static uint64_t generations;
 
-static int load_geo(const conf_t *conf, geo_db_t **out, char *err, size_t errlen)
+int snapshot_load_geo(const conf_t *conf, geo_db_t **out, char *err, size_t errlen)
 {
     geo_source_t *src = xcalloc(conf->ngeo, sizeof(*src));
     for (size_t i = 0; i < conf->ngeo; i++) {
@@ -28,6 +28,67 @@ static int load_geo(const conf_t *conf, geo_db_t **out, char *err, size_t errlen
     int rc = geo_db_load(out, src, conf->ngeo, err, errlen);
     free(src);
     return rc;
+}
+
+/*
+ * The location fields the compiled routes can tell apart (GEO_KEEP_*): the policy reads
+ * continent and country for places, the subdivision for subdivision places and named
+ * regions, the city for "CC/City" boundaries, coordinates for `closest`; query logs show
+ * the subdivision and city. Entries are told
+ * apart as pol_set_build() does; an entry it will reject keeps everything (it fails).
+ */
+static unsigned geo_keep(const conf_t *conf, const geo_db_t *db)
+{
+    unsigned keep = 0;
+    for (size_t i = 0; i < conf->nboundaries; i++) {
+        const conf_boundary_t *b = &conf->boundaries[i];
+        for (size_t j = 0; j < b->nentries; j++) {
+            const char *e = b->entries[j], *slash = strchr(e, '/');
+            geo_place_t pl;
+            if (slash && (strchr(e, ':') || (e[0] >= '0' && e[0] <= '9')))
+                continue; /* a network */
+            if (slash)
+                keep |= GEO_KEEP_CITY;
+            else if (geo_place_find(db, e, &pl) < 0)
+                keep |= GEO_KEEP_ALL;
+            else if (pl.kind == GEO_PLACE_SUBDIVISION || pl.kind == GEO_PLACE_REGION)
+                keep |= GEO_KEEP_SUBDIVISION;
+        }
+    }
+    for (size_t z = 0; z < conf->nzones; z++)
+        for (size_t r = 0; r < conf->zones[z].nroutes; r++)
+            if (conf->zones[z].routes[r].closest)
+                keep |= GEO_KEEP_COORDS;
+    /* dnstap's extra field and the text query log show where the client is, down to
+     * the city (loc=CC/SUBDIVISION/CITY). */
+    if (conf->dnstap_path || conf->query_log)
+        keep |= GEO_KEEP_SUBDIVISION | GEO_KEEP_CITY;
+    return keep;
+}
+
+/*
+ * Load the GeoIP sources and keep only what the routes can tell apart: the full table
+ * (GeoLite2 City: 34 MB) is needed to compile them, but a country-level config needs 2 %
+ * of its locations. The snapshot keeps the reduced db (the policy recompiles from it on
+ * health changes); `geocastctl lookup` and `explain` reopen the sources for the details.
+ */
+static int load_geo_for_routes(const conf_t *conf, geo_db_t **out, char *err, size_t errlen)
+{
+    geo_db_t *full = NULL, *small = NULL;
+    int rc = snapshot_load_geo(conf, &full, err, errlen);
+    if (rc < 0)
+        return rc;
+    unsigned keep = geo_keep(conf, full);
+    if (keep == GEO_KEEP_ALL || geo_db_reduce(&small, full, keep, err, errlen) < 0) {
+        *out = full; /* nothing to drop, or (never in practice) no room: keep it all */
+        return 0;
+    }
+    log_debug("geoip: %zu ranges, %u locations kept for the routes (of %zu, %u; fields 0x%x)",
+              geo_db_ranges(small), geo_location_count(small), geo_db_ranges(full),
+              geo_location_count(full), keep);
+    geo_db_free(full);
+    *out = small;
+    return 0;
 }
 
 /* Attach each route to its zone node, checking it can live there. */
@@ -105,7 +166,7 @@ snapshot_t *snapshot_build(conf_t *conf, pol_warn_fn warn, void *warn_ctx, char 
         return NULL;
     }
     free(zones);
-    if (conf->ngeo && load_geo(conf, &s->geo, err, errlen) < 0)
+    if (conf->ngeo && load_geo_for_routes(conf, &s->geo, err, errlen) < 0)
         goto fail;
     s->conf = conf; /* borrowed until success, below */
     if (pol_set_build(&s->pol, conf, s->geo, warn, warn_ctx, err, errlen) < 0)

@@ -199,6 +199,35 @@ int main(void)
     }
     free(bl.a);
     MMDB_close(&m);
+
+    /* The country-level reduction the server keeps for continent/country routes. */
+    geo_db_t *r = NULL;
+    if (ok(geo_db_reduce(&r, db, 0, err, sizeof(err)) == 0, "reduce to country level: %s",
+           err)) {
+        printf("# reduced: %zu ranges, %u locations (full: %zu, %u)\n", geo_db_ranges(r),
+               geo_location_count(r), geo_db_ranges(db), geo_location_count(db));
+        ok(geo_db_ranges(r) * 4 < geo_db_ranges(db), "  under a quarter of the ranges");
+        long bad = 0;
+        for (long i = 0; i < 2 * N_ADDR; i++) {
+            uint8_t a[16];
+            uint64_t x = next_rand(), y = next_rand();
+            memcpy(a, &x, 8);
+            memcpy(a + 8, &y, 8);
+            int fam = i & 1 ? AF_INET6 : AF_INET;
+            if (fam == AF_INET6 && i % 4 == 1)
+                a[0] = (uint8_t)(0x20 | (a[0] & 0x0f));
+            unsigned pf, pr;
+            uint32_t idf = geo_lookup(db, fam, a, &pf), idr = geo_lookup(r, fam, a, &pr);
+            const geo_location_t *f = geo_location(db, idf), *l = geo_location(r, idr);
+            if ((idf == 0) != (idr == 0) || strcmp(f->country, l->country) ||
+                strcmp(f->continent, l->continent) || pr > pf || l->city[0] ||
+                l->subdivision[0])
+                bad++;
+        }
+        is_int(bad, 0, "  %d addresses: same continent, country and coverage, prefix never "
+                       "longer", 2 * N_ADDR);
+        geo_db_free(r);
+    }
     geo_db_free(db);
     return done_testing();
 }

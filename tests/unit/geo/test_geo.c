@@ -585,6 +585,69 @@ static void test_bad(void)
     ok(1, "geo_db_free(NULL) is a no-op");
 }
 
+/* The reduced db against the full one: same continent, country and coverage, the kept
+ * fields equal, the others empty, prefixes never longer. */
+static void test_reduce(const geo_db_t *db)
+{
+    static const char *addrs[] = {"1.2.3.200", "1.2.3.5", "1.2.4.1", "1.2.0.1", "1.2.9.9",
+                                  "1.2.5.9", "1.5.0.0", "9.1.2.3", "5.5.1.1", "5.6.1.1",
+                                  "0.0.0.1", "255.255.255.255"};
+    static const unsigned keeps[] = {0, GEO_KEEP_SUBDIVISION, GEO_KEEP_CITY, GEO_KEEP_COORDS,
+                                     GEO_KEEP_ALL};
+    for (size_t k = 0; k < sizeof(keeps) / sizeof(keeps[0]); k++) {
+        unsigned keep = keeps[k];
+        geo_db_t *r = NULL;
+        char msg[256];
+        if (!ok(geo_db_reduce(&r, db, keep, msg, sizeof(msg)) == 0, "reduce 0x%x: %s", keep,
+                msg))
+            continue;
+        int bad = 0;
+        for (size_t i = 0; i < sizeof(addrs) / sizeof(addrs[0]); i++) {
+            unsigned pf = 0, pr = 0;
+            uint32_t idf = tl4(db, addrs[i], &pf), idr = tl4(r, addrs[i], &pr);
+            const geo_location_t *f = geo_location(db, idf), *l = geo_location(r, idr);
+            bool same = (idf == 0) == (idr == 0) && !strcmp(f->continent, l->continent) &&
+                        !strcmp(f->country, l->country) && f->source == l->source && pr <= pf;
+            same = same && !strcmp(l->subdivision,
+                                   keep & GEO_KEEP_SUBDIVISION ? f->subdivision : "");
+            same = same && !strcmp(l->city, keep & GEO_KEEP_CITY ? f->city : "");
+            if (keep & GEO_KEEP_COORDS)
+                same = same && (f->flags & GEO_HAS_COORDS) == (l->flags & GEO_HAS_COORDS) &&
+                       (!(f->flags & GEO_HAS_COORDS) || (f->lat == l->lat && f->lon == l->lon));
+            else
+                same = same && !(l->flags & GEO_HAS_COORDS);
+            if (keep == GEO_KEEP_ALL)
+                same = same && pr == pf;
+            if (!same && bad++ < 3)
+                printf("#   %s: full %s/%s/%s/%s /%u, reduced %s/%s/%s/%s /%u\n", addrs[i],
+                       f->continent, f->country, f->subdivision, f->city, pf, l->continent,
+                       l->country, l->subdivision, l->city, pr);
+        }
+        is_int(bad, 0, "reduce 0x%x: lookups give the full location's kept fields", keep);
+        if (keep == GEO_KEEP_ALL) {
+            is_int(geo_location_count(r), geo_location_count(db), "  all kept: same locations");
+            is_int(geo_db_ranges(r), geo_db_ranges(db), "  all kept: same ranges");
+        } else if (keep == 0) {
+            ok(geo_location_count(r) < geo_location_count(db) &&
+                   geo_db_ranges(r) < geo_db_ranges(db),
+               "  fewer locations (%u < %u) and ranges (%zu < %zu)", geo_location_count(r),
+               geo_location_count(db), geo_db_ranges(r), geo_db_ranges(db));
+        } else {
+            ok(geo_location_count(r) <= geo_location_count(db) &&
+                   geo_db_ranges(r) <= geo_db_ranges(db),
+               "  no more locations (%u <= %u) or ranges (%zu <= %zu)", geo_location_count(r),
+               geo_location_count(db), geo_db_ranges(r), geo_db_ranges(db));
+        }
+        geo_place_t pf, pr;
+        ok(geo_place_find(db, "US-CA", &pf) == 0 && geo_place_find(r, "US-CA", &pr) == 0 &&
+               pf.lat == pr.lat && pf.lon == pr.lon,
+           "  subdivision places resolve as on the full data");
+        if (keep == 0)
+            test_walk(r, "country-level reduced db");
+        geo_db_free(r);
+    }
+}
+
 int main(void)
 {
     snprintf(dir, sizeof(dir), "%s", geo_test_data_dir());
@@ -602,6 +665,7 @@ int main(void)
         is_int(count, 3, "  after 3 blocks");
         ok(geo_db_ranges(db) > 10 && geo_db_bytes(db) > 0, "ranges %zu, %zu bytes",
            geo_db_ranges(db), geo_db_bytes(db));
+        test_reduce(db);
         geo_db_free(db);
     }
     test_precedence();
