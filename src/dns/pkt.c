@@ -28,7 +28,8 @@ static bool parse_ecs(const uint8_t *p, uint16_t len, dns_ecs_t *ecs)
     unsigned alen = dns_ecs_addr_len(ecs->source);
     if (len - 4u != alen)
         return false;
-    memcpy(ecs->addr, p + 4, alen);
+    for (unsigned i = 0; i < alen; i++) /* mostly 3 bytes: no memcpy call */
+        ecs->addr[i] = p[4 + i];
     /* Bits beyond the source prefix must be zero. */
     if (ecs->source % 8) {
         uint8_t mask = (uint8_t)(0xFF >> (ecs->source % 8));
@@ -270,35 +271,6 @@ void dns_resp_init(dns_resp_t *r, uint8_t *buf, size_t cap, size_t limit, const 
         buf[5] = 1; /* QDCOUNT */
         r->comp[r->ncomp++] = DNS_HDR_LEN;
     }
-}
-
-void dns_resp_section(dns_resp_t *r, int section)
-{
-    if (section > r->section)
-        r->section = section;
-}
-
-void dns_resp_set_flags(dns_resp_t *r, uint8_t flags2_or)
-{
-    r->buf[2] |= flags2_or;
-}
-
-void dns_resp_set_rcode(dns_resp_t *r, int rcode)
-{
-    r->buf[3] = (uint8_t)((r->buf[3] & 0xF0) | (rcode & 0x0F));
-}
-
-dns_resp_mark_t dns_resp_mark(const dns_resp_t *r)
-{
-    dns_resp_mark_t m = { r->len, { r->count[0], r->count[1], r->count[2] }, r->ncomp };
-    return m;
-}
-
-void dns_resp_rollback(dns_resp_t *r, const dns_resp_mark_t *m)
-{
-    r->len = m->len;
-    memcpy(r->count, m->count, sizeof(r->count));
-    r->ncomp = m->ncomp;
 }
 
 /*
