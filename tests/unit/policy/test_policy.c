@@ -443,9 +443,10 @@ static unsigned index_check(const pol_route_t *r, bool v4, u128 a)
     u128 lo = v4 ? t->start4[i] : t->start6[i];
     u128 hi = i + 1 < t->n ? (v4 ? (u128)t->start4[i + 1] : t->start6[i + 1]) - 1
                            : (v4 ? 0xFFFFFFFFu : ~(u128)0);
-    uint8_t b[16];
-    for (int k = 0; k < 16; k++)
-        b[k] = (uint8_t)(a >> (8 * ((v4 ? 3 : 15) - k)));
+    uint8_t b[16] = { 0 };
+    int nb = v4 ? 4 : 16;
+    for (int k = 0; k < nb; k++)
+        b[k] = (uint8_t)(a >> (8 * (nb - 1 - k)));
     pol_result_t res;
     pol_route_decide(r, v4 ? AF_INET : AF_INET6, b, &res);
     return res.d == p->dec[t->dec[i]] && res.scope == scope_slow(a, lo, hi, v4 ? 32 : 128) ? 0 : 1;
