@@ -4,9 +4,10 @@
  * srv_query_process() on a prepared list of queries. Deterministic, so that instruction
  * counts under callgrind compare from one change to the next:
  *
- *   valgrind --tool=callgrind --instr-atstart=no --toggle-collect=srv_query_process \
- *       --callgrind-out-file=/tmp/qpath.cg build/bench/qpath --set geo_ecs -n 200000
- *   (the collected Ir divided by -n is instructions per query; qpath prints -n)
+ *   valgrind --tool=callgrind --instr-atstart=no --callgrind-out-file=/tmp/qpath.cg \
+ *       build/bench/qpath --set geo_ecs -n 100000
+ *   callgrind_annotate /tmp/qpath.cg | grep 'PROGRAM TOTALS'
+ *   (the collected Ir divided by -n is instructions per query, with ~20 of the loop's own)
  *
  *   build/bench/qpath [--set geo_ecs|geo|static|mixed] [-n N] [--mmdb FILE]
  *                     [--config FILE] [--full] [--check]
