@@ -236,14 +236,21 @@ static void put_additional(answer_t *a)
             dup = dns_dname_equal(a->addl[j], lt);
         if (dup)
             continue;
-        zone_key_t k;
-        zone_key_init(&k, lt);
-        const zone_t *z = zone_set_find_key(&a->snap->zones, &k);
-        if (!z)
-            continue;
-        const zone_node_t *n = zone_find_key(z, &k, 0);
-        if (!n)
-            continue;
+        /* The node in the deepest zone holding the name: one probe of the name index,
+         * else (a name the index lacks) the zone set and the zone's own table. */
+        const zone_t *z;
+        size_t len = dns_dname_len(lt);
+        const zone_node_t *n = zone_set_find_name(&a->snap->zones, lt, len, &z);
+        if (!n) {
+            zone_key_t k;
+            zone_key_init(&k, lt);
+            z = zone_set_find_key(&a->snap->zones, &k);
+            if (!z)
+                continue;
+            n = zone_find_key(z, &k, 0);
+            if (!n)
+                continue;
+        }
         const zone_rrset_t *v4 = zone_node_rrset(n, DNS_T_A);
         const zone_rrset_t *v6 = zone_node_rrset(n, DNS_T_AAAA);
         if (v4)
