@@ -289,9 +289,11 @@ static bool pkt_name_eq(const uint8_t *buf, size_t off, const uint8_t *n)
             return false;
         if (c == 0)
             return true;
-        for (uint8_t i = 1; i <= c; i++)
-            if (dns_lower(buf[off + i]) != dns_lower(n[i]))
+        for (uint8_t i = 1; i <= c; i++) {
+            uint8_t x = buf[off + i], y = n[i];
+            if (x != y && dns_lower(x) != dns_lower(y)) /* mostly the same case */
                 return false;
+        }
         off += 1 + (size_t)c;
         n += 1 + c;
     }
