@@ -456,15 +456,15 @@ uint32_t zone_set_name_hash(const uint8_t *lname, size_t len)
     return hash_fold(h);
 }
 
-static void names_insert(zone_set_t *s, const zone_node_t *node, const zone_t *z)
+static void names_insert(zone_set_t *s, const zone_node_t *node, size_t zi)
 {
     uint32_t h = zone_set_name_hash(node->lname, node->len);
     uint32_t i = h & s->names_mask;
     while (s->names[i].node)
         i = (i + 1) & s->names_mask;
     s->names[i].node = node;
-    s->names[i].zone = z;
     s->names[i].hash = h;
+    s->names[i].zone = (uint32_t)zi;
 }
 
 void zone_set_index(zone_set_t *s)
@@ -483,7 +483,7 @@ void zone_set_index(zone_set_t *s)
         for (uint32_t b = 0; b <= z->mask; b++)
             for (const zone_node_t *n = z->table[b]; n; n = n->hnext)
                 if (zone_set_find(s, n->lname) == z) /* not shadowed by a deeper zone */
-                    names_insert(s, n, z);
+                    names_insert(s, n, i);
     }
 }
 
@@ -496,7 +496,7 @@ const zone_node_t *zone_set_find_name(const zone_set_t *s, const uint8_t *lname,
     for (uint32_t i = h & s->names_mask; s->names[i].node; i = (i + 1) & s->names_mask) {
         const zone_set_name_t *e = &s->names[i];
         if (e->hash == h && e->node->len == len && memcmp(e->node->lname, lname, len) == 0) {
-            *zone = e->zone;
+            *zone = s->zones[e->zone];
             return e->node;
         }
     }

@@ -141,8 +141,8 @@ static inline const uint8_t *zone_rd_data(const uint8_t *rd)
 /* An entry of a zone set's name index: a node and the zone it answers from. */
 typedef struct {
     const zone_node_t *node;   /* NULL: empty slot */
-    const zone_t *zone;
     uint32_t hash;             /* zone_set_name_hash() of the node's name */
+    uint32_t zone;             /* index in zones[] */
 } zone_set_name_t;
 
 /* A set of zones; the deepest zone containing a name is found by zone_set_find(). */
