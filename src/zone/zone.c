@@ -529,7 +529,6 @@ int zone_set_init(zone_set_t *s, zone_t **zones, size_t n)
             h = (h + 1) & s->mask;
         s->table[h] = zones[i];
     }
-    zone_set_index(s);
     return 0;
 }
 

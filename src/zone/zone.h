@@ -157,13 +157,14 @@ typedef struct {
     uint32_t names_mask;
 } zone_set_t;
 
-/* Build the set (takes ownership of zones[]; the array itself is copied) and its name
- * index. Fails with ERR_EXISTS if two zones have the same name. */
+/* Build the set (takes ownership of zones[]; the array itself is copied), without the
+ * name index. Fails with ERR_EXISTS if two zones have the same name. */
 int zone_set_init(zone_set_t *s, zone_t **zones, size_t n) ATTR_NONNULL(1);
 void zone_set_clear(zone_set_t *s);
 
-/* Rebuild the name index, after nodes were added with zone_node_ensure() (a node missing
- * from it is only found the slower way). Not for use once readers can see the set. */
+/* (Re)build the name index, once every node is in place (zone_node_ensure() adds nodes;
+ * a node missing from the index is only found the slower way, and without an index every
+ * name is). Not for use once readers can see the set. */
 void zone_set_index(zone_set_t *s) ATTR_NONNULL(1);
 
 /* Hash of a whole lowered wire name of len bytes (words at a time, not by label). */

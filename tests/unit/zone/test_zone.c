@@ -154,6 +154,8 @@ int main(void)
     /* The name index: whole names, only from the deepest zone that contains them. */
     const zone_t *iz = NULL;
     const uint8_t *nm = (const uint8_t *)"\3www\7example\3com";
+    ok(zone_set_find_name(&set, nm, dns_dname_len(nm), &iz) == NULL, "index: none before zone_set_index");
+    zone_set_index(&set);
     const zone_node_t *in = zone_set_find_name(&set, nm, dns_dname_len(nm), &iz);
     ok(iz == zs[0] && node_is(in, "www.example.com."), "index: a name of the parent");
     nm = (const uint8_t *)"\3sub\7example\3com";
