@@ -12,7 +12,7 @@ static bool parse_ecs(const uint8_t *p, uint16_t len, dns_ecs_t *ecs)
 {
     if (len < 4)
         return false;
-    memset(ecs, 0, sizeof(*ecs));
+    memset(ecs->addr, 0, sizeof(ecs->addr));
     ecs->family = rd_u16(p);
     ecs->source = p[2];
     ecs->scope = p[3];
@@ -28,7 +28,8 @@ static bool parse_ecs(const uint8_t *p, uint16_t len, dns_ecs_t *ecs)
     unsigned alen = dns_ecs_addr_len(ecs->source);
     if (len - 4u != alen)
         return false;
-    memcpy(ecs->addr, p + 4, alen);
+    for (unsigned i = 0; i < alen; i++) /* mostly 3 bytes: no memcpy call */
+        ecs->addr[i] = p[4 + i];
     /* Bits beyond the source prefix must be zero. */
     if (ecs->source % 8) {
         uint8_t mask = (uint8_t)(0xFF >> (ecs->source % 8));
@@ -92,8 +93,12 @@ static int parse_opt(const uint8_t *pkt, size_t len, size_t pos, dns_query_t *q)
 static bool skip_rr(const uint8_t *pkt, size_t len, size_t *pos, uint8_t name[DNS_NAME_MAX],
                     uint16_t *type)
 {
-    if (dns_dname_unpack(pkt, len, pos, name) < 0)
+    if (*pos < len && pkt[*pos] == 0) { /* the root (an OPT record): nothing to unpack */
+        name[0] = 0;
+        (*pos)++;
+    } else if (dns_dname_unpack(pkt, len, pos, name) < 0) {
         return false;
+    }
     if (*pos + 10 > len)
         return false;
     *type = rd_u16(pkt + *pos);
@@ -102,6 +107,57 @@ static bool skip_rr(const uint8_t *pkt, size_t len, size_t *pos, uint8_t name[DN
         return false;
     *pos += 10 + (size_t)rdlen;
     return true;
+}
+
+/* Bytes 'A'..'Z' of w get 0x20 added, eight at a time; bytes >= 0x80 are left alone. */
+static inline uint64_t lower8(uint64_t w)
+{
+    const uint64_t ones = 0x0101010101010101ull, high = ones * 0x80;
+    uint64_t h7 = w & ~high;
+    uint64_t ge_a = h7 + ones * (0x80 - 'A'); /* high bit set: byte (7 bits) >= 'A' */
+    uint64_t gt_z = h7 + ones * (0x7F - 'Z'); /* high bit set: byte (7 bits) > 'Z' */
+    return w | (((ge_a ^ gt_z) & ~w & high) >> 2);
+}
+
+/* The question name, copied as received and lowered. The labels are checked first (one
+ * step per label), then the bytes are copied and lowered eight at a time. A compressed
+ * name (it can only point back into itself) takes the general path, which refuses it the
+ * same way as any other. Returns the length or ERR_MALFORMED. */
+static int parse_qname(const uint8_t *pkt, size_t len, size_t *pos, uint8_t *out, uint8_t *lc)
+{
+    const uint8_t *name = pkt + *pos;
+    size_t n = 0, room = len - *pos; /* the caller checked *pos <= len */
+    for (;;) {
+        if (n >= room)
+            return ERR_MALFORMED;
+        uint8_t c = name[n];
+        if (c & 0xC0) {
+            int rc = dns_dname_unpack(pkt, len, pos, out);
+            if (rc > 0)
+                dns_dname_lower(lc, out);
+            return rc;
+        }
+        if (n + 1 + c > room || n + 1 + c > DNS_NAME_MAX)
+            return ERR_MALFORMED;
+        n += 1 + (size_t)c;
+        if (c == 0)
+            break;
+    }
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        uint64_t w;
+        memcpy(&w, name + i, 8);
+        memcpy(out + i, &w, 8);
+        w = lower8(w);
+        memcpy(lc + i, &w, 8);
+    }
+    for (; i < n; i++) {
+        uint8_t b = name[i];
+        out[i] = b;
+        lc[i] = (uint8_t)(b + ((unsigned)(b - 'A') < 26u ? 32 : 0));
+    }
+    *pos += n;
+    return (int)n;
 }
 
 int dns_query_parse(const uint8_t *pkt, size_t len, dns_query_t *q)
@@ -127,11 +183,10 @@ int dns_query_parse(const uint8_t *pkt, size_t len, dns_query_t *q)
 
     size_t pos = DNS_HDR_LEN;
     if (qd == 1) {
-        int n = dns_dname_unpack(pkt, len, &pos, q->qname);
+        int n = parse_qname(pkt, len, &pos, q->qname, q->qname_lc);
         if (n < 0 || pos + 4 > len)
             return q->opcode == DNS_OPCODE_QUERY ? DNS_RCODE_FORMERR : DNS_RCODE_NOTIMP;
         q->qname_len = (uint8_t)n;
-        dns_dname_lower(q->qname_lc, q->qname);
         q->qtype = rd_u16(pkt + pos);
         q->qclass = rd_u16(pkt + pos + 2);
         pos += 4;
@@ -164,8 +219,8 @@ int dns_query_parse(const uint8_t *pkt, size_t len, dns_query_t *q)
             return DNS_RCODE_FORMERR;
         }
         opt_seen = true;
-        size_t fixed = rr;
-        dns_dname_unpack(pkt, len, &fixed, name);
+        /* the owner is the root: one zero byte, or a pointer to one */
+        size_t fixed = rr + (pkt[rr] == 0 ? 1 : 2);
         rcode = parse_opt(pkt, len, fixed, q);
     }
     if (rcode != DNS_RCODE_NOERROR)
@@ -177,6 +232,20 @@ int dns_query_parse(const uint8_t *pkt, size_t len, dns_query_t *q)
 
 /* ---- Response writing ------------------------------------------------------------ */
 
+/* Big-endian stores in one move each (the byte-wise helpers of common/util.h compile to
+ * one store per byte). */
+static inline void put16(uint8_t *p, uint16_t v)
+{
+    v = __builtin_bswap16(v);
+    memcpy(p, &v, 2);
+}
+
+static inline void put32(uint8_t *p, uint32_t v)
+{
+    v = __builtin_bswap32(v);
+    memcpy(p, &v, 4);
+}
+
 void dns_resp_init(dns_resp_t *r, uint8_t *buf, size_t cap, size_t limit, const dns_query_t *q,
                    int rcode)
 {
@@ -186,7 +255,7 @@ void dns_resp_init(dns_resp_t *r, uint8_t *buf, size_t cap, size_t limit, const 
     r->section = 0;
     r->count[0] = r->count[1] = r->count[2] = 0;
     r->ncomp = 0;
-    wr_u16(buf, q->id);
+    put16(buf, q->id);
     buf[2] = (uint8_t)(DNS_FLAG_QR | (q->opcode << 3) | (q->rd ? DNS_FLAG_RD : 0));
     /* CD is not copied: geocast does not do DNSSEC, so for it CD is a reserved bit that
      * is zero in responses (NSD does the same). */
@@ -196,41 +265,12 @@ void dns_resp_init(dns_resp_t *r, uint8_t *buf, size_t cap, size_t limit, const 
     if (q->has_question && DNS_HDR_LEN + q->qname_len + 4u <= cap) {
         memcpy(buf + r->len, q->qname, q->qname_len);
         r->len += q->qname_len;
-        wr_u16(buf + r->len, q->qtype);
-        wr_u16(buf + r->len + 2, q->qclass);
+        put16(buf + r->len, q->qtype);
+        put16(buf + r->len + 2, q->qclass);
         r->len += 4;
-        wr_u16(buf + 4, 1);
+        buf[5] = 1; /* QDCOUNT */
         r->comp[r->ncomp++] = DNS_HDR_LEN;
     }
-}
-
-void dns_resp_section(dns_resp_t *r, int section)
-{
-    if (section > r->section)
-        r->section = section;
-}
-
-void dns_resp_set_flags(dns_resp_t *r, uint8_t flags2_or)
-{
-    r->buf[2] |= flags2_or;
-}
-
-void dns_resp_set_rcode(dns_resp_t *r, int rcode)
-{
-    r->buf[3] = (uint8_t)((r->buf[3] & 0xF0) | (rcode & 0x0F));
-}
-
-dns_resp_mark_t dns_resp_mark(const dns_resp_t *r)
-{
-    dns_resp_mark_t m = { r->len, { r->count[0], r->count[1], r->count[2] }, r->ncomp };
-    return m;
-}
-
-void dns_resp_rollback(dns_resp_t *r, const dns_resp_mark_t *m)
-{
-    r->len = m->len;
-    memcpy(r->count, m->count, sizeof(r->count));
-    r->ncomp = m->ncomp;
 }
 
 /*
@@ -249,9 +289,11 @@ static bool pkt_name_eq(const uint8_t *buf, size_t off, const uint8_t *n)
             return false;
         if (c == 0)
             return true;
-        for (uint8_t i = 1; i <= c; i++)
-            if (dns_lower(buf[off + i]) != dns_lower(n[i]))
+        for (uint8_t i = 1; i <= c; i++) {
+            uint8_t x = buf[off + i], y = n[i];
+            if (x != y && dns_lower(x) != dns_lower(y)) /* mostly the same case */
                 return false;
+        }
         off += 1 + (size_t)c;
         n += 1 + c;
     }
@@ -313,6 +355,26 @@ done:
 int dns_resp_add_rr(dns_resp_t *r, const uint8_t *owner, uint16_t owner_off, uint16_t type,
                     uint16_t rclass, uint32_t ttl, const uint8_t *rdata, uint16_t rdlen)
 {
+    if (!owner && (type == DNS_T_A || type == DNS_T_AAAA ||
+                   dns_rrtype_name_kind(type) != DNS_RDNAME_COMPRESS)) {
+        /* Owner already in the message, RDATA copied as is: the usual answer. */
+        size_t need = 12 + (size_t)rdlen;
+        if (r->len + need > r->limit)
+            return ERR_SPACE;
+        uint8_t *p = r->buf + r->len;
+        put16(p, (uint16_t)(0xC000 | owner_off));
+        put16(p + 2, type);
+        put16(p + 4, rclass);
+        put32(p + 6, ttl);
+        put16(p + 10, rdlen);
+        if (rdlen == 4) /* A */
+            memcpy(p + 12, rdata, 4);
+        else
+            memcpy(p + 12, rdata, rdlen);
+        r->len += need;
+        r->count[r->section]++;
+        return 0;
+    }
     dns_resp_mark_t m = dns_resp_mark(r);
     size_t limit = r->limit;
     if (owner) {
@@ -387,29 +449,29 @@ int dns_resp_add_opt(dns_resp_t *r, const dns_opt_out_t *o)
         return ERR_SPACE;
     uint8_t *p = r->buf + r->len;
     p[0] = 0;
-    wr_u16(p + 1, DNS_T_OPT);
-    wr_u16(p + 3, o->udp_size);
-    p[5] = (uint8_t)(o->ext_rcode >> 4);
-    p[6] = 0; /* version */
-    p[7] = o->do_bit ? 0x80 : 0;
-    p[8] = 0;
-    wr_u16(p + 9, (uint16_t)(need - DNS_OPT_FIXED_LEN));
+    put16(p + 1, DNS_T_OPT);
+    put16(p + 3, o->udp_size);
+    /* TTL: extended rcode, version 0, DO and zero flags */
+    put32(p + 5, (uint32_t)(uint8_t)(o->ext_rcode >> 4) << 24 | (o->do_bit ? 0x8000u : 0));
+    put16(p + 9, (uint16_t)(need - DNS_OPT_FIXED_LEN));
     p += DNS_OPT_FIXED_LEN;
     if (o->nsid && o->nsid_len) {
-        wr_u16(p, DNS_EDNS_NSID);
-        wr_u16(p + 2, o->nsid_len);
+        put16(p, DNS_EDNS_NSID);
+        put16(p + 2, o->nsid_len);
         memcpy(p + 4, o->nsid, o->nsid_len);
         p += 4 + o->nsid_len;
     }
     if (o->ecs) {
         unsigned alen = dns_ecs_addr_len(o->ecs->source);
-        wr_u16(p, DNS_EDNS_ECS);
-        wr_u16(p + 2, (uint16_t)(4 + alen));
-        wr_u16(p + 4, o->ecs->family);
+        put16(p, DNS_EDNS_ECS);
+        put16(p + 2, (uint16_t)(4 + alen));
+        put16(p + 4, o->ecs->family);
         p[6] = o->ecs->source;
         p[7] = o->ecs->scope;
-        memcpy(p + 8, o->ecs->addr, alen);
-        p += 8 + alen;
+        if (alen == 3) /* IPv4 /24, the usual */
+            memcpy(p + 8, o->ecs->addr, 3);
+        else
+            memcpy(p + 8, o->ecs->addr, alen);
     }
     r->len += need;
     r->count[DNS_SEC_ADDITIONAL]++;
@@ -420,8 +482,8 @@ int dns_resp_add_opt(dns_resp_t *r, const dns_opt_out_t *o)
 
 size_t dns_resp_finish(dns_resp_t *r)
 {
-    wr_u16(r->buf + 6, r->count[0]);
-    wr_u16(r->buf + 8, r->count[1]);
-    wr_u16(r->buf + 10, r->count[2]);
+    put16(r->buf + 6, r->count[0]);
+    put16(r->buf + 8, r->count[1]);
+    put16(r->buf + 10, r->count[2]);
     return r->len;
 }

@@ -98,7 +98,11 @@ void dns_resp_init(dns_resp_t *r, uint8_t *buf, size_t cap, size_t limit, const 
                    int rcode) ATTR_NONNULL(1, 2, 5);
 
 /* Select the section subsequent RRs go to (must not go backwards). */
-void dns_resp_section(dns_resp_t *r, int section) ATTR_NONNULL(1);
+static inline void dns_resp_section(dns_resp_t *r, int section)
+{
+    if (section > r->section)
+        r->section = section;
+}
 
 /*
  * Append one RR. owner: wire name (trusted), or NULL with owner_off = offset of a name
@@ -116,12 +120,29 @@ typedef struct {
     uint16_t count[3];
     uint16_t ncomp;
 } dns_resp_mark_t;
-dns_resp_mark_t dns_resp_mark(const dns_resp_t *r) ATTR_NONNULL(1);
-void dns_resp_rollback(dns_resp_t *r, const dns_resp_mark_t *m) ATTR_NONNULL(1, 2);
+static inline dns_resp_mark_t dns_resp_mark(const dns_resp_t *r)
+{
+    dns_resp_mark_t m = { r->len, { r->count[0], r->count[1], r->count[2] }, r->ncomp };
+    return m;
+}
+static inline void dns_resp_rollback(dns_resp_t *r, const dns_resp_mark_t *m)
+{
+    r->len = m->len;
+    r->count[0] = m->count[0];
+    r->count[1] = m->count[1];
+    r->count[2] = m->count[2];
+    r->ncomp = m->ncomp;
+}
 
 /* Header flag helpers. */
-void dns_resp_set_flags(dns_resp_t *r, uint8_t flags2_or) ATTR_NONNULL(1);
-void dns_resp_set_rcode(dns_resp_t *r, int rcode) ATTR_NONNULL(1);
+static inline void dns_resp_set_flags(dns_resp_t *r, uint8_t flags2_or)
+{
+    r->buf[2] |= flags2_or;
+}
+static inline void dns_resp_set_rcode(dns_resp_t *r, int rcode)
+{
+    r->buf[3] = (uint8_t)((r->buf[3] & 0xF0) | (rcode & 0x0F));
+}
 
 /* EDNS reply options. ecs may be NULL; nsid may be NULL (len 0). */
 typedef struct {

@@ -42,6 +42,11 @@ typedef struct {
     uint32_t *start4;          /* AF_INET */
     u128 *start6;              /* AF_INET6 */
     uint32_t *dec;
+    /* First-level index on the top ibits bits of an address (0: none, small tables):
+     * idx[k] is the run holding the first address of bucket k, so the run of an address
+     * in bucket k is one of idx[k]..idx[k + 1]. 2^ibits + 1 entries. */
+    unsigned ibits;
+    uint32_t *idx;
 } pol_table_t;
 
 #define POL_DEC_V4ALIAS UINT32_MAX /* v6 block that aliases the IPv4 space */

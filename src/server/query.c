@@ -50,8 +50,10 @@ typedef struct {
     int rcode;
     bool aa;
     bool truncated;
-    /* The name being resolved: its lowered form, and how to write it as an owner. */
-    uint8_t lname[DNS_NAME_MAX];
+    /* The name being resolved: its lowered form (the query's, or lbuf once a chain is
+     * followed), and how to write it as an owner. */
+    const uint8_t *lname;
+    uint8_t lbuf[DNS_NAME_MAX];
     const uint8_t *owner;          /* NULL: use owner_off */
     uint16_t owner_off;
     uint8_t synth[MAX_CHAIN][DNS_NAME_MAX]; /* DNAME-synthesised targets */
@@ -234,12 +236,21 @@ static void put_additional(answer_t *a)
             dup = dns_dname_equal(a->addl[j], lt);
         if (dup)
             continue;
-        const zone_t *z = zone_set_find(&a->snap->zones, lt);
-        if (!z)
-            continue;
-        const zone_node_t *n = zone_find(z, lt);
-        if (!n)
-            continue;
+        /* The node in the deepest zone holding the name: one probe of the name index,
+         * else (a name the index lacks) the zone set and the zone's own table. */
+        const zone_t *z;
+        size_t len = dns_dname_len(lt);
+        const zone_node_t *n = zone_set_find_name(&a->snap->zones, lt, len, &z);
+        if (!n) {
+            zone_key_t k;
+            zone_key_init(&k, lt);
+            z = zone_set_find_key(&a->snap->zones, &k);
+            if (!z)
+                continue;
+            n = zone_find_key(z, &k, 0);
+            if (!n)
+                continue;
+        }
         const zone_rrset_t *v4 = zone_node_rrset(n, DNS_T_A);
         const zone_rrset_t *v6 = zone_node_rrset(n, DNS_T_AAAA);
         if (v4)
@@ -299,7 +310,8 @@ static int put_current(answer_t *a, const zone_rrset_t *set)
 /* Move the chain to target (wire, trusted): it becomes the name resolved next. */
 static void follow(answer_t *a, const uint8_t *target)
 {
-    dns_dname_lower(a->lname, target);
+    dns_dname_lower(a->lbuf, target);
+    a->lname = a->lbuf;
     a->owner = target;
 }
 
@@ -328,11 +340,26 @@ static int dname_synth(answer_t *a, const zone_node_t *d, uint8_t out[DNS_NAME_M
 static void answer_in(answer_t *a)
 {
     const dns_query_t *q = a->q;
-    memcpy(a->lname, q->qname_lc, q->qname_len);
+    a->lname = q->qname_lc;
     a->owner = NULL;
     a->owner_off = DNS_HDR_LEN;
     a->aa = true;
-    const zone_t *z = zone_set_find(&a->snap->zones, a->lname);
+    /* An existing name that is not at or below a cut or a DNAME (and no DS, which may
+     * belong to the parent) is its own answer: one probe of the set's name index. */
+    zone_result_t res;
+    const zone_t *z = NULL;
+    const zone_node_t *hit = q->qtype == DNS_T_DS
+                                 ? NULL
+                                 : zone_set_find_name(&a->snap->zones, a->lname, q->qname_len, &z);
+    bool known = hit && !(hit->flags & (ZONE_NODE_OCCLUDED | ZONE_NODE_CUT));
+    zone_key_t key; /* otherwise the name hashed once for the zone and node lookups */
+    if (known) {
+        res.kind = ZONE_HIT;
+        res.node = hit;
+    } else {
+        zone_key_init(&key, a->lname);
+        z = zone_set_find_key(&a->snap->zones, &key);
+    }
     if (!z) {
         a->rcode = DNS_RCODE_REFUSED;
         a->aa = false;
@@ -349,8 +376,9 @@ static void answer_in(answer_t *a)
     int chain = 0;
     dns_resp_section(&a->r, DNS_SEC_ANSWER);
     for (;;) {
-        zone_result_t res;
-        zone_lookup(z, a->lname, q->qtype, &res);
+        if (!known)
+            zone_lookup_key(z, &key, q->qtype, &res);
+        known = false;
         const zone_node_t *n = res.node;
         if (res.kind == ZONE_DELEGATION) {
             referral(a, n);
@@ -383,7 +411,8 @@ static void answer_in(answer_t *a)
                 return; /* the synthesised CNAME is the answer */
             chain++;
             follow(a, syn);
-            z = zone_set_find(&a->snap->zones, a->lname);
+            zone_key_init(&key, a->lname);
+            z = zone_set_find_key(&a->snap->zones, &key);
             if (!z)
                 return;
             continue;
@@ -474,10 +503,11 @@ static void answer_in(answer_t *a)
          * here, with no authority section (as NSD). */
         visited[chain++] = n;
         follow(a, target);
-        const zone_t *tz = zone_set_find(&a->snap->zones, a->lname);
+        zone_key_init(&key, a->lname);
+        const zone_t *tz = zone_set_find_key(&a->snap->zones, &key);
         bool loop = false;
         if (tz) {
-            const zone_node_t *tn = zone_find(tz, a->lname);
+            const zone_node_t *tn = zone_find_key(tz, &key, 0);
             for (int i = 0; i < chain && tn; i++)
                 loop |= visited[i] == tn;
         }

@@ -173,6 +173,7 @@ snapshot_t *snapshot_build(conf_t *conf, pol_warn_fn warn, void *warn_ctx, char 
         goto fail;
     if (attach_routes(s, err, errlen) < 0)
         goto fail;
+    zone_set_index(&s->zones); /* with the nodes the routes added */
     if (conf->identity) {
         s->identity_len = (uint16_t)strlen(conf->identity);
         s->identity = xmemdup(conf->identity, s->identity_len);

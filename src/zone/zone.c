@@ -9,14 +9,84 @@
 #include "dns/rrtype.h"
 #include "zone/zparse.h"
 
+/* The hash of the root, where every name's hash starts. */
+#define HASH_ROOT 0x243F6A8885A308D3ull
+
+static inline uint64_t hash_mix(uint64_t h, uint64_t w)
+{
+    h = (h ^ w) * 0x9E3779B97F4A7C15ull;
+    return h ^ (h >> 29);
+}
+
+static inline uint64_t load64(const uint8_t *p)
+{
+    uint64_t w;
+    memcpy(&w, p, 8);
+    return w;
+}
+
+static inline uint64_t load32(const uint8_t *p)
+{
+    uint32_t w;
+    memcpy(&w, p, 4);
+    return w;
+}
+
+/* One more label in front of a suffix whose hash state is h: its length, then its bytes
+ * in words (the last word of a long label overlaps the one before; loads never leave
+ * the label). */
+static inline uint64_t hash_label(uint64_t h, const uint8_t *label)
+{
+    unsigned c = label[0];
+    const uint8_t *p = label + 1;
+    if (c >= 8) {
+        unsigned i = 0;
+        for (; i + 8 <= c; i += 8)
+            h = hash_mix(h, load64(p + i));
+        if (i < c)
+            h = hash_mix(h, load64(p + c - 8));
+        return hash_mix(h, c);
+    }
+    uint64_t w;
+    if (c >= 4)
+        w = load32(p) | load32(p + c - 4) << 32;
+    else if (c > 0)
+        w = (uint64_t)p[0] | (uint64_t)p[c / 2] << 8 | (uint64_t)p[c - 1] << 16;
+    else
+        w = 0;
+    return hash_mix(h, w << 8 | c);
+}
+
+static inline uint32_t hash_fold(uint64_t h)
+{
+    return (uint32_t)(h ^ (h >> 32));
+}
+
+void zone_key_init(zone_key_t *k, const uint8_t *lname)
+{
+    unsigned n = 0, o = 0;
+    while (lname[o]) {
+        k->off[n++] = (uint8_t)o;
+        o += 1u + lname[o];
+    }
+    k->off[n] = (uint8_t)o;
+    k->lname = lname;
+    k->len = (uint8_t)(o + 1);
+    k->labels = (uint8_t)n;
+    uint64_t h = HASH_ROOT;
+    k->hash[n] = hash_fold(h);
+    while (n-- > 0) {
+        h = hash_label(h, lname + k->off[n]);
+        k->hash[n] = hash_fold(h);
+    }
+}
+
 uint32_t zone_name_hash(const uint8_t *lname, size_t len)
 {
-    uint32_t h = 2166136261u;
-    for (size_t i = 0; i < len; i++) {
-        h ^= lname[i];
-        h *= 16777619u;
-    }
-    return h;
+    (void)len; /* the name's own root label ends it */
+    zone_key_t k;
+    zone_key_init(&k, lname);
+    return k.hash[0];
 }
 
 /* ---- Building -------------------------------------------------------------------- */
@@ -48,14 +118,22 @@ static void table_grow(zone_t *z)
     z->mask = nsize - 1;
 }
 
-const zone_node_t *zone_find(const zone_t *z, const uint8_t *lname)
+const zone_node_t *zone_find_key(const zone_t *z, const zone_key_t *k, unsigned i)
 {
-    size_t len = dns_dname_len(lname);
-    const zone_node_t *n = z->table[zone_name_hash(lname, len) & z->mask];
+    const uint8_t *name = k->lname + k->off[i];
+    size_t len = (size_t)k->len - k->off[i];
+    const zone_node_t *n = z->table[k->hash[i] & z->mask];
     for (; n; n = n->hnext)
-        if (n->len == len && memcmp(n->lname, lname, len) == 0)
+        if (n->len == len && memcmp(n->lname, name, len) == 0)
             return n;
     return NULL;
+}
+
+const zone_node_t *zone_find(const zone_t *z, const uint8_t *lname)
+{
+    zone_key_t k;
+    zone_key_init(&k, lname);
+    return zone_find_key(z, &k, 0);
 }
 
 /* Find or create the node for name (at or below the apex), creating missing ancestors
@@ -308,19 +386,25 @@ zone_node_t *zone_node_ensure(zone_t *z, const uint8_t *name)
 
 void zone_lookup(const zone_t *z, const uint8_t *lname, uint16_t qtype, zone_result_t *res)
 {
+    zone_key_t k;
+    zone_key_init(&k, lname);
+    zone_lookup_key(z, &k, qtype, res);
+}
+
+void zone_lookup_key(const zone_t *z, const zone_key_t *k, uint16_t qtype, zone_result_t *res)
+{
     /* Closest encloser: strip labels until a node exists (the apex always does). */
-    const uint8_t *p = lname;
     const zone_node_t *enc = NULL;
-    int extra = dns_dname_labels(lname) - z->apex->labels;
-    for (int i = 0; i <= extra && p; i++) {
-        enc = zone_find(z, p);
+    int extra = (int)k->labels - z->apex->labels;
+    int i = 0;
+    for (; i <= extra; i++) {
+        enc = zone_find_key(z, k, (unsigned)i);
         if (enc)
             break;
-        p = dns_dname_parent(p);
     }
     if (!enc)
         enc = z->apex;
-    bool exact = p == lname;
+    bool exact = i == 0;
 
     /* The highest cut or DNAME on the way down wins. */
     const zone_node_t *top = NULL;
@@ -354,6 +438,71 @@ void zone_lookup(const zone_t *z, const uint8_t *lname, uint16_t qtype, zone_res
 
 /* ---- Zone sets ------------------------------------------------------------------- */
 
+uint32_t zone_set_name_hash(const uint8_t *lname, size_t len)
+{
+    uint64_t h = HASH_ROOT ^ len;
+    if (len >= 8) {
+        size_t i = 0;
+        for (; i + 8 <= len; i += 8)
+            h = hash_mix(h, load64(lname + i));
+        if (i < len)
+            h = hash_mix(h, load64(lname + len - 8));
+    } else {
+        uint64_t w = len >= 4 ? load32(lname) | load32(lname + len - 4) << 32
+                              : (uint64_t)lname[0] | (uint64_t)lname[len / 2] << 8 |
+                                    (uint64_t)lname[len - 1] << 16;
+        h = hash_mix(h, w);
+    }
+    return hash_fold(h);
+}
+
+static void names_insert(zone_set_t *s, const zone_node_t *node, size_t zi)
+{
+    uint32_t h = zone_set_name_hash(node->lname, node->len);
+    uint32_t i = h & s->names_mask;
+    while (s->names[i].node)
+        i = (i + 1) & s->names_mask;
+    s->names[i].node = node;
+    s->names[i].hash = h;
+    s->names[i].zone = (uint32_t)zi;
+}
+
+void zone_set_index(zone_set_t *s)
+{
+    free(s->names);
+    size_t nodes = 0;
+    for (size_t i = 0; i < s->n; i++)
+        nodes += s->zones[i]->nnodes;
+    uint32_t size = 16;
+    while (size < nodes * 2)
+        size *= 2;
+    s->names = xcalloc(size, sizeof(*s->names));
+    s->names_mask = size - 1;
+    for (size_t i = 0; i < s->n; i++) {
+        const zone_t *z = s->zones[i];
+        for (uint32_t b = 0; b <= z->mask; b++)
+            for (const zone_node_t *n = z->table[b]; n; n = n->hnext)
+                if (zone_set_find(s, n->lname) == z) /* not shadowed by a deeper zone */
+                    names_insert(s, n, i);
+    }
+}
+
+const zone_node_t *zone_set_find_name(const zone_set_t *s, const uint8_t *lname, size_t len,
+                                      const zone_t **zone)
+{
+    if (!s->names)
+        return NULL;
+    uint32_t h = zone_set_name_hash(lname, len);
+    for (uint32_t i = h & s->names_mask; s->names[i].node; i = (i + 1) & s->names_mask) {
+        const zone_set_name_t *e = &s->names[i];
+        if (e->hash == h && e->node->len == len && memcmp(e->node->lname, lname, len) == 0) {
+            *zone = s->zones[e->zone];
+            return e->node;
+        }
+    }
+    return NULL;
+}
+
 int zone_set_init(zone_set_t *s, zone_t **zones, size_t n)
 {
     uint32_t size = 16;
@@ -361,6 +510,8 @@ int zone_set_init(zone_set_t *s, zone_t **zones, size_t n)
         size *= 2;
     s->table = xcalloc(size, sizeof(*s->table));
     s->mask = size - 1;
+    s->names = NULL;
+    s->names_mask = 0;
     s->zones = xmalloc((n ? n : 1) * sizeof(*s->zones));
     s->n = 0;
     for (size_t i = 0; i < n; i++) {
@@ -387,16 +538,18 @@ void zone_set_clear(zone_set_t *s)
         zone_free(s->zones[i]);
     free(s->zones);
     free(s->table);
+    free(s->names);
     memset(s, 0, sizeof(*s));
 }
 
-const zone_t *zone_set_find(const zone_set_t *s, const uint8_t *lname)
+const zone_t *zone_set_find_key(const zone_set_t *s, const zone_key_t *k)
 {
     if (!s->table)
         return NULL;
-    for (const uint8_t *p = lname; p; p = dns_dname_parent(p)) {
-        size_t len = dns_dname_len(p);
-        uint32_t h = zone_name_hash(p, len) & s->mask;
+    for (unsigned i = 0; i <= k->labels; i++) {
+        const uint8_t *p = k->lname + k->off[i];
+        size_t len = (size_t)k->len - k->off[i];
+        uint32_t h = k->hash[i] & s->mask;
         while (s->table[h]) {
             const zone_t *z = s->table[h];
             if (z->apex->len == len && memcmp(z->apex->lname, p, len) == 0)
@@ -405,4 +558,11 @@ const zone_t *zone_set_find(const zone_set_t *s, const uint8_t *lname)
         }
     }
     return NULL;
+}
+
+const zone_t *zone_set_find(const zone_set_t *s, const uint8_t *lname)
+{
+    zone_key_t k;
+    zone_key_init(&k, lname);
+    return zone_set_find_key(s, &k);
 }

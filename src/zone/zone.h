@@ -69,8 +69,29 @@ zone_t *zone_load_buffer(const uint8_t *origin, const char *text, size_t len, co
 /* Free a zone; NULL is a no-op. */
 void zone_free(zone_t *z);
 
+/*
+ * A lowered name prepared for lookups: where its labels start and the hash of every
+ * suffix, so that finding the deepest zone and the closest encloser hashes the name once
+ * (zone_name_hash() is computed label by label from the root, so each suffix's hash is a
+ * step of its parent's). Fill with zone_key_init(); lives on the caller's stack.
+ */
+typedef struct {
+    const uint8_t *lname;        /* borrowed */
+    uint8_t len;                 /* wire length */
+    uint8_t labels;              /* not counting the root */
+    uint8_t off[DNS_NAME_MAX / 2 + 1];   /* off[i]: label i's length byte; off[labels]: root */
+    uint32_t hash[DNS_NAME_MAX / 2 + 1]; /* hash[i]: of the suffix at off[i] */
+} zone_key_t;
+
+/* Prepare a lowered, trusted wire name. Never allocates. */
+void zone_key_init(zone_key_t *k, const uint8_t *lname) ATTR_NONNULL(1, 2);
+
 /* The node with this lowered name, or NULL. Never allocates. */
 const zone_node_t *zone_find(const zone_t *z, const uint8_t *lname) ATTR_NONNULL(1, 2);
+
+/* The node named by the suffix of k at label i (0: the whole name), or NULL. */
+const zone_node_t *zone_find_key(const zone_t *z, const zone_key_t *k, unsigned i)
+    ATTR_NONNULL(1, 2);
 
 /*
  * The node for name (wire, at or below the apex), created with any missing ancestors if
@@ -103,6 +124,9 @@ typedef struct {
  */
 void zone_lookup(const zone_t *z, const uint8_t *lname, uint16_t qtype, zone_result_t *res)
     ATTR_NONNULL(1, 2, 4);
+/* The same for a prepared name. */
+void zone_lookup_key(const zone_t *z, const zone_key_t *k, uint16_t qtype, zone_result_t *res)
+    ATTR_NONNULL(1, 2, 4);
 
 /* RDATA accessors for a stored entry. */
 static inline uint16_t zone_rd_len(const uint8_t *rd)
@@ -114,21 +138,52 @@ static inline const uint8_t *zone_rd_data(const uint8_t *rd)
     return rd + 2;
 }
 
+/* An entry of a zone set's name index: a node and the zone it answers from. */
+typedef struct {
+    const zone_node_t *node;   /* NULL: empty slot */
+    uint32_t hash;             /* zone_set_name_hash() of the node's name */
+    uint32_t zone;             /* index in zones[] */
+} zone_set_name_t;
+
 /* A set of zones; the deepest zone containing a name is found by zone_set_find(). */
 typedef struct {
     zone_t **zones;
     size_t n;
     zone_t **table;            /* hash of apex names */
     uint32_t mask;
+    /* Every node of every zone by its whole name, for the nodes whose zone is the deepest
+     * one containing them (zone_set_index()): an existing name is one probe. */
+    zone_set_name_t *names;
+    uint32_t names_mask;
 } zone_set_t;
 
-/* Build the set (takes ownership of zones[]; the array itself is copied). Fails with
- * ERR_EXISTS if two zones have the same name. */
+/* Build the set (takes ownership of zones[]; the array itself is copied), without the
+ * name index. Fails with ERR_EXISTS if two zones have the same name. */
 int zone_set_init(zone_set_t *s, zone_t **zones, size_t n) ATTR_NONNULL(1);
 void zone_set_clear(zone_set_t *s);
 
+/* (Re)build the name index, once every node is in place (zone_node_ensure() adds nodes;
+ * a node missing from the index is only found the slower way, and without an index every
+ * name is). Not for use once readers can see the set. */
+void zone_set_index(zone_set_t *s) ATTR_NONNULL(1);
+
+/* Hash of a whole lowered wire name of len bytes (words at a time, not by label). */
+uint32_t zone_set_name_hash(const uint8_t *lname, size_t len) ATTR_NONNULL(1);
+
+/*
+ * The node named exactly lname (lowered wire name, len bytes) in the deepest zone that
+ * contains it, and that zone in *zone; NULL when the name is not in the index. Whatever
+ * the flags of the node, the caller decides whether the exact node is the answer (cuts,
+ * DNAMEs and occluded names need zone_lookup()). Never allocates.
+ */
+const zone_node_t *zone_set_find_name(const zone_set_t *s, const uint8_t *lname, size_t len,
+                                      const zone_t **zone) ATTR_NONNULL(1, 2, 4);
+
 /* Deepest zone whose apex is lname or one of its ancestors, or NULL. */
 const zone_t *zone_set_find(const zone_set_t *s, const uint8_t *lname) ATTR_NONNULL(1, 2);
+/* The same for a prepared name. */
+const zone_t *zone_set_find_key(const zone_set_t *s, const zone_key_t *k) ATTR_NONNULL(1, 2);
 
-/* Hash of a lowered wire name (FNV-1a). */
+/* Hash of a lowered wire name of len bytes, computed over its labels from the root down
+ * to the first label (a word at a time within a label). */
 uint32_t zone_name_hash(const uint8_t *lname, size_t len) ATTR_NONNULL(1);

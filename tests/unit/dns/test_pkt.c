@@ -72,6 +72,32 @@ static void parse_ok(void)
     n = build(b, QN, QNLEN, DNS_T_A, true, 0, 1232, nsid, sizeof(nsid));
     dns_query_parse(b, n, &q);
     ok(q.nsid, "NSID requested");
+
+    /* every byte value in a label: only A-Z are lowered */
+    uint8_t all[DNS_NAME_MAX]; /* labels of 63, 63, 63 and 61 bytes */
+    size_t at = 0;
+    for (int l = 0; l < 4; l++) {
+        int ll = l < 3 ? 63 : 61;
+        all[at++] = (uint8_t)ll;
+        for (int i = 0; i < ll; i++)
+            all[at++] = (uint8_t)(l * 63 + i + 1);
+    }
+    all[at++] = 0;
+    n = build(b, (const char *)all, at, DNS_T_A, false, 0, 0, NULL, 0);
+    is_int(dns_query_parse(b, n, &q), DNS_RCODE_NOERROR, "255-byte qname with every byte value");
+    bool lowered = q.qname_len == at && memcmp(q.qname, all, at) == 0;
+    for (size_t i = 0; i < at; i++)
+        lowered &= q.qname_lc[i] == ((all[i] >= 'A' && all[i] <= 'Z') ? all[i] + 32 : all[i]);
+    ok(lowered, "qname kept as received, lowered copy lowers A-Z only");
+
+    /* an OPT whose owner is a pointer to the root (the root question name) */
+    uint8_t p[] = { 0x12, 0x34, 0, 0, 0, 1, 0, 0, 0, 0, 0, 1,
+                    0, 0, 2, 0, 1,                               /* . NS IN */
+                    0xC0, 12, 0, 41, 4, 0, 0, 0, 0x80, 0, 0, 11, /* OPT, owner -> root */
+                    0, 8, 0, 7, 0, 1, 24, 0, 198, 51, 100 };
+    is_int(dns_query_parse(p, sizeof(p), &q), DNS_RCODE_NOERROR, "OPT owned by a pointer to the root");
+    ok(q.edns && q.edns_udp == 1024 && q.edns_do && q.ecs_present && q.ecs.addr[0] == 198 &&
+           q.ecs.source == 24, "...its fields and ECS are read");
 }
 
 static void parse_bad(void)
@@ -96,6 +122,17 @@ static void parse_bad(void)
     is_int(dns_query_parse(b, n - 1, &q), DNS_RCODE_FORMERR, "truncated question");
     b[n] = 0;
     is_int(dns_query_parse(b, n + 1, &q), DNS_RCODE_FORMERR, "trailing garbage");
+
+    /* a compressed question name: pointers into itself or the header are refused */
+    uint8_t cq[] = { 0x12, 0x34, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 3, 'w', 'w', 'w', 0xC0, 12, 0, 1, 0, 1 };
+    is_int(dns_query_parse(cq, sizeof(cq), &q), DNS_RCODE_FORMERR, "qname pointing back at itself");
+    cq[12] = 0xC0;
+    cq[13] = 4;
+    is_int(dns_query_parse(cq, sizeof(cq), &q), DNS_RCODE_FORMERR, "qname pointing into the header");
+    cq[12] = 0x40;
+    is_int(dns_query_parse(cq, sizeof(cq), &q), DNS_RCODE_FORMERR, "extended label type in the qname");
+    uint8_t lq[] = { 0x12, 0x34, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 3, 'w', 'w' };
+    is_int(dns_query_parse(lq, sizeof(lq), &q), DNS_RCODE_FORMERR, "label running past the end");
 
     n = build(b, QN, QNLEN, DNS_T_A, true, 1, 1232, NULL, 0);
     is_int(dns_query_parse(b, n, &q), DNS_RCODE_BADVERS, "EDNS version 1: BADVERS");

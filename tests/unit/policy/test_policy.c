@@ -423,6 +423,106 @@ static void test_networks_file(const geo_db_t *geo)
     unlink(nets);
 }
 
+/* The table search with its first-level index against a linear scan of the runs: every
+ * run start, its neighbours, every bucket edge, and random addresses, both families. */
+static size_t run_of(const pol_table_t *t, bool v4, u128 a)
+{
+    size_t i = 0;
+    while (i + 1 < t->n && (v4 ? (u128)t->start4[i + 1] : t->start6[i + 1]) <= a)
+        i++;
+    return i;
+}
+
+static unsigned index_check(const pol_route_t *r, bool v4, u128 a)
+{
+    const pol_policy_t *p = pol_route_policy(r);
+    const pol_table_t *t = v4 ? &p->t4 : &p->t6;
+    size_t i = run_of(t, v4, a);
+    if (t->dec[i] == POL_DEC_V4ALIAS)
+        return 0; /* decided by the IPv4 table, checked on its own */
+    u128 lo = v4 ? t->start4[i] : t->start6[i];
+    u128 hi = i + 1 < t->n ? (v4 ? (u128)t->start4[i + 1] : t->start6[i + 1]) - 1
+                           : (v4 ? 0xFFFFFFFFu : ~(u128)0);
+    uint8_t b[16] = { 0 };
+    int nb = v4 ? 4 : 16;
+    for (int k = 0; k < nb; k++)
+        b[k] = (uint8_t)(a >> (8 * (nb - 1 - k)));
+    pol_result_t res;
+    pol_route_decide(r, v4 ? AF_INET : AF_INET6, b, &res);
+    return res.d == p->dec[t->dec[i]] && res.scope == scope_slow(a, lo, hi, v4 ? 32 : 128) ? 0 : 1;
+}
+
+static void test_index(const geo_db_t *geo)
+{
+    /* 3,000 scattered networks: enough runs for an index in both families */
+    static char nets[200000];
+    size_t o = 0;
+    uint64_t x = 0x2545F4914F6CDD1Dull;
+    for (int i = 0; i < 3000; i++) {
+        x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+        if (i % 3)
+            o += (size_t)snprintf(nets + o, sizeof(nets) - o, "%u.%u.%u.0/%u\n",
+                                  (unsigned)(x >> 56), (unsigned)(x >> 48) & 255,
+                                  (unsigned)(x >> 40) & 255 & ~15u, i % 2 ? 24 : 20);
+        else
+            o += (size_t)snprintf(nets + o, sizeof(nets) - o, "2%03x:%x:%x::/48\n",
+                                  (unsigned)(x >> 52) & 0xFFF, (unsigned)(x >> 32) & 0xFFFF,
+                                  (unsigned)(x >> 16) & 0xFFFF);
+    }
+    const char *path = tmpfile_with(2, nets);
+    char err[600], y[1000];
+    snprintf(y, sizeof(y),
+             "boundaries:\n  big: { networks_file: %s }\n  USA: [US]\n"
+             "zones:\n  example.com:\n    file: /nonexistent\n    routes:\n"
+             "      a: { A: { answers: [ {value: 192.0.2.1, boundary: big},\n"
+             "                           {value: 192.0.2.2, boundary: USA}, {value: 192.0.2.3} ] } }\n",
+             path);
+    conf_t *c = conf_load_buffer(y, strlen(y), "t.yaml", ".", err, sizeof(err));
+    pol_set_t *s = NULL;
+    is_int(c ? pol_set_build(&s, c, geo, NULL, NULL, err, sizeof(err)) : -1, 0,
+           "3,000 networks compile (%s)", s ? "" : err);
+    if (s) {
+        const pol_route_t *r = pol_set_route(s, 0);
+        const pol_policy_t *p = pol_route_policy(r);
+        ok(p->t4.ibits > 0 && p->t6.ibits > 0 && p->t4.ibits <= 16,
+           "both tables have a first-level index (%zu runs: %u bits; %zu runs: %u bits)",
+           p->t4.n, p->t4.ibits, p->t6.n, p->t6.ibits);
+        unsigned bad = 0, tried = 0;
+        for (int f = 0; f < 2; f++) {
+            bool v4 = f == 0;
+            const pol_table_t *t = v4 ? &p->t4 : &p->t6;
+            unsigned w = v4 ? 32 : 128;
+            for (size_t i = 0; i < t->n; i++) {
+                u128 st = v4 ? t->start4[i] : t->start6[i];
+                bad += index_check(r, v4, st);
+                if (st)
+                    bad += index_check(r, v4, st - 1);
+                bad += index_check(r, v4, st + 1);
+                tried += 3;
+            }
+            for (u128 k = 0; k < ((u128)1 << t->ibits); k++) {
+                u128 edge = k << (w - t->ibits);
+                bad += index_check(r, v4, edge);
+                if (edge)
+                    bad += index_check(r, v4, edge - 1);
+                tried += 2;
+            }
+            for (int i = 0; i < 20000; i++) {
+                x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+                u128 a = v4 ? (u128)(uint32_t)x : ((u128)x << 64 | (x * 0x9E3779B97F4A7C15ull));
+                if (!v4 && i % 2) /* inside 2000::/4, where the networks are */
+                    a = (a >> 4) | (u128)2 << 124;
+                bad += index_check(r, v4, a);
+                tried++;
+            }
+        }
+        is_int(bad, 0, "indexed search equals a linear scan of the runs (%u addresses)", tried);
+        pol_set_free(s);
+    }
+    conf_free(c);
+    unlink(path);
+}
+
 int main(void)
 {
     (void)tloc;
@@ -556,6 +656,29 @@ int main(void)
         inet_pton(fam, pub[i], a);
         ok(!pol_addr_is_private(fam, a), "%s is public", pub[i]);
     }
+    {
+        /* the first-octet shortcut agrees with the list of networks, for every /16 */
+        static const struct {
+            uint32_t net;
+            unsigned len;
+        } nets[] = {
+            { 0x00000000, 8 },  { 0x0A000000, 8 },  { 0x64400000, 10 }, { 0x7F000000, 8 },
+            { 0xA9FE0000, 16 }, { 0xAC100000, 12 }, { 0xC0000000, 24 }, { 0xC0000200, 24 },
+            { 0xC0A80000, 16 }, { 0xC6120000, 15 }, { 0xC6336400, 24 }, { 0xCB007100, 24 },
+            { 0xE0000000, 3 },
+        };
+        unsigned wrong = 0;
+        for (uint32_t hi = 0; hi < 65536; hi++)
+            for (uint32_t lo = 0; lo < 65536; lo += 0x3301) {
+                uint32_t v = hi << 16 | lo;
+                bool want = false;
+                for (size_t i = 0; i < ARRAY_SIZE(nets); i++)
+                    want |= (v & (0xFFFFFFFFu << (32 - nets[i].len))) == nets[i].net;
+                uint8_t b[4] = { (uint8_t)(v >> 24), (uint8_t)(v >> 16), (uint8_t)(v >> 8), (uint8_t)v };
+                wrong += pol_addr_is_private(AF_INET, b) != want;
+            }
+        is_int(wrong, 0, "private IPv4 networks: the shortcut agrees with the list");
+    }
     pol_set_free(set);
 
     /* errors name the config line and key */
@@ -608,6 +731,7 @@ int main(void)
     conf_free(c);
 
     test_networks_file(geo);
+    test_index(geo);
     test_scope();
     test_duplicate_routes();
     test_loc_runs(geo);

@@ -128,6 +128,16 @@ int main(void)
 
     r = ask("x.sub.example.com.", DNS_T_A, IN, -1, 0, false);
     ok(r.rcode == 0 && !r.aa && r.an == 0 && r.ns == 1 && r.ar == 1, "referral with glue, AA=0");
+    r = ask("ns.sub.example.com.", DNS_T_A, IN, -1, 0, false);
+    ok(r.rcode == 0 && !r.aa && r.an == 0 && r.ns == 1 && r.ar == 1,
+       "glue name below a cut: referral, not the glue as an answer");
+    r = ask("sub.example.com.", DNS_T_A, IN, -1, 0, false);
+    ok(r.rcode == 0 && !r.aa && r.an == 0 && r.ns == 1, "the cut itself: referral");
+    r = ask("d.example.com.", DNS_T_DNAME, IN, -1, 0, false);
+    ok(r.rcode == 0 && r.aa && r.an == 1, "the DNAME owner itself: its DNAME");
+    r = ask("WwW.ExAmPlE.cOm.", DNS_T_A, IN, -1, 0, false);
+    ok(r.rcode == 0 && r.aa && r.an == 1 && !memcmp(resp + 12, "\3WwW\7ExAmPlE\3cOm", 17),
+       "mixed case: answered, question echoed as received");
     r = ask("sub.example.com.", DNS_T_DS, IN, -1, 0, false);
     ok(r.rcode == 0 && r.aa && r.an == 0 && r.ns == 1, "DS at a cut: NODATA from the parent");
 

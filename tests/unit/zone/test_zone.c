@@ -127,6 +127,75 @@ int main(void)
     f = zone_set_find(&set, (const uint8_t *)"\3www\7example\3com");
     ok(f == zs[0], "name in the parent finds the parent");
     ok(zone_set_find(&set, (const uint8_t *)"\3www\7example\3org") == NULL, "no zone");
+    ok(zone_set_find(&set, (const uint8_t *)"\3sub\7example\3com") == zs[1], "the child's apex");
+    ok(zone_set_find(&set, (const uint8_t *)"\7example\3com") == zs[0], "the parent's apex");
+    ok(zone_set_find(&set, (const uint8_t *)"\3com") == NULL, "above every zone");
+
+    /* Prepared names: every suffix's hash is the hash of that suffix on its own. */
+    const uint8_t *kn = (const uint8_t *)"\1a\2bb\3sub\7example\3com";
+    zone_key_t k;
+    zone_key_init(&k, kn);
+    is_int(k.labels, 5, "key: labels");
+    is_int(k.len, (int)dns_dname_len(kn), "key: length");
+    bool hashes = true;
+    const uint8_t *p = kn;
+    for (unsigned i = 0; i <= k.labels; i++, p = dns_dname_parent(p))
+        hashes &= k.lname + k.off[i] == p && k.hash[i] == zone_name_hash(p, dns_dname_len(p));
+    ok(hashes, "key: offsets and suffix hashes");
+    ok(zone_set_find_key(&set, &k) == zs[1], "key: deepest zone");
+    zone_result_t kr;
+    zone_lookup_key(zs[1], &k, DNS_T_A, &kr);
+    ok(kr.kind == ZONE_NXDOMAIN && kr.node == zs[1]->apex, "key: NXDOMAIN below the child's apex");
+    ok(zone_find_key(zs[1], &k, 2) == zs[1]->apex && zone_find_key(zs[1], &k, 1) == NULL,
+       "key: nodes by suffix");
+    zone_key_init(&k, (const uint8_t *)"");
+    ok(k.labels == 0 && k.len == 1 && zone_set_find_key(&set, &k) == NULL, "key: the root");
+
+    /* The name index: whole names, only from the deepest zone that contains them. */
+    const zone_t *iz = NULL;
+    const uint8_t *nm = (const uint8_t *)"\3www\7example\3com";
+    ok(zone_set_find_name(&set, nm, dns_dname_len(nm), &iz) == NULL, "index: none before zone_set_index");
+    zone_set_index(&set);
+    const zone_node_t *in = zone_set_find_name(&set, nm, dns_dname_len(nm), &iz);
+    ok(iz == zs[0] && node_is(in, "www.example.com."), "index: a name of the parent");
+    nm = (const uint8_t *)"\3sub\7example\3com";
+    in = zone_set_find_name(&set, nm, dns_dname_len(nm), &iz);
+    ok(iz == zs[1] && in == zs[1]->apex, "index: the child's apex, not the parent's cut");
+    nm = (const uint8_t *)"\2ns\3sub\7example\3com";
+    ok(zone_set_find_name(&set, nm, dns_dname_len(nm), &iz) == NULL,
+       "index: the parent's glue below the child's apex is not there");
+    nm = (const uint8_t *)"\1x\1w\7example\3com";
+    in = zone_set_find_name(&set, nm, dns_dname_len(nm), &iz);
+    ok(node_is(in, "x.w.example.com.") && iz == zs[0], "index: a name with a wildcard sibling");
+    nm = (const uint8_t *)"\1y\1w\7example\3com";
+    ok(zone_set_find_name(&set, nm, dns_dname_len(nm), &iz) == NULL,
+       "index: a name only a wildcard covers is not there");
+    nm = (const uint8_t *)"\3new\7example\3com";
+    zone_node_t *added = zone_node_ensure(zs[0], nm);
+    ok(zone_set_find_name(&set, nm, dns_dname_len(nm), &iz) == NULL,
+       "index: a node added later is missing...");
+    zone_set_index(&set);
+    ok(zone_set_find_name(&set, nm, dns_dname_len(nm), &iz) == added && iz == zs[0],
+       "...until the index is rebuilt");
+    size_t indexed = 0;
+    for (uint32_t i = 0; i <= set.names_mask; i++)
+        indexed += set.names[i].node != NULL;
+    /* parent: every node but the 3 under sub (sub, ns.sub, below.sub, deep.below.sub
+     * are shadowed) ; child: its apex */
+    is_int((int)indexed, (int)(zs[0]->nnodes - 4 + zs[1]->nnodes), "index: every unshadowed node");
+    /* names of every length hash alike however they were built */
+    bool same = true;
+    uint8_t lab[DNS_NAME_MAX];
+    for (size_t len = 1; len < 20; len++) {
+        memset(lab, 'a', sizeof(lab));
+        lab[0] = (uint8_t)(len - 1);
+        lab[len] = 0;
+        uint8_t copy[DNS_NAME_MAX + 8];
+        memset(copy, 0xEE, sizeof(copy));
+        memcpy(copy, lab, len + 1);
+        same &= zone_set_name_hash(lab, len + 1) == zone_set_name_hash(copy, len + 1);
+    }
+    ok(same, "index: the hash reads only the name's bytes");
     zone_set_clear(&set);
     return done_testing();
 }
