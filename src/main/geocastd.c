@@ -15,6 +15,7 @@
 #include <unistd.h>
 #include <urcu-qsbr.h>
 
+#include "common/err.h"
 #include "common/log.h"
 #include "conf/conf.h"
 #include "ctl/ctl.h"
@@ -83,6 +84,17 @@ static int drop_privileges(const run_as_t *ra, char *err, size_t errlen)
      * the kernel refuses once a uid change has made it non-dumpable. */
     prctl(PR_SET_DUMPABLE, 1);
 #endif
+    return 0;
+}
+
+/* srv_net_conf_t.after_bind: every DNS socket is bound, no query thread runs yet. */
+static int drop_after_bind(void *ctx, char *err, size_t errlen)
+{
+    const run_as_t *ra = ctx;
+    if (drop_privileges(ra, err, errlen) < 0)
+        return ERR_IO;
+    log_info("running as user %s (uid %u, gid %u)", ra->user, (unsigned)ra->uid,
+             (unsigned)ra->gid);
     return 0;
 }
 
@@ -264,6 +276,10 @@ int main(int argc, char **argv)
         snapshot_free(snapshot_publish(NULL));
         return 1;
     }
+    if (ra.user) {
+        nc.after_bind = drop_after_bind;
+        nc.after_bind_ctx = &ra;
+    }
     if (srv_net_start(&nc, err, sizeof(err)) < 0) {
         log_err("%s", err);
         ctl_watch_stop();
@@ -274,19 +290,9 @@ int main(int argc, char **argv)
         return 1;
     }
     free(listen);
-    /* Every socket is bound: from here on the server runs as server.user, and so do the
+    /* Every socket was bound, then (after_bind) the process became server.user before
+     * any query thread started: from here on the server runs as that user, and so do the
      * reloads (the files they read must be readable by that user). */
-    if (ra.user && drop_privileges(&ra, err, sizeof(err)) < 0) {
-        log_err("%s", err);
-        ctl_stop();
-        hc_stop();
-        srv_net_stop();
-        snapshot_free(snapshot_publish(NULL));
-        return 1;
-    }
-    if (ra.user)
-        log_info("running as user %s (uid %u, gid %u)", ra.user, (unsigned)ra.uid,
-                 (unsigned)ra.gid);
     if (ctl_watch_start(err, sizeof(err)) < 0) {
         log_err("%s", err);
         ctl_stop();

@@ -618,6 +618,8 @@ int srv_net_start(const srv_net_conf_t *conf, char *err, size_t errlen)
         snprintf(err, errlen, "out of memory");
     } else {
         rc = net_setup(st, conf, err, errlen);
+        if (rc == 0 && conf->after_bind)
+            rc = conf->after_bind(conf->after_bind_ctx, err, errlen);
         if (rc == 0) {
             rc = net_spawn(st, err, errlen);
             if (rc < 0)

@@ -27,10 +27,16 @@ typedef struct {
     unsigned tcp_max_clients;    /* open TCP connections allowed at once */
     unsigned tcp_idle_timeout_ms;/* close a connection idle this long */
     unsigned tcp_max_queries;    /* queries per connection before close; 0: unlimited */
+    /* Called once every socket is bound and before any thread starts (e.g. to drop
+     * privileges, so that no query is answered as root); a negative return stops the
+     * start with that error (its message in err). NULL: none. */
+    int (*after_bind)(void *ctx, char *err, size_t errlen);
+    void *after_bind_ctx;
 } srv_net_conf_t;
 
 /* Bind every socket (fails before starting any thread if one cannot be bound; err says
- * which address and why), then start the threads. Returns 0 or a negative ERR_*. */
+ * which address and why), call conf->after_bind, then start the threads. Returns 0 or a
+ * negative ERR_* (or after_bind's). */
 int srv_net_start(const srv_net_conf_t *conf, char *err, size_t errlen);
 
 /* Ask the threads to finish, join them and close the sockets. */
