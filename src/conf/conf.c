@@ -1483,7 +1483,7 @@ static void k_dt_version(ctx_t *c, const yaml_node_t *v, const char *path, void 
 static void k_dt_queue(ctx_t *c, const yaml_node_t *v, const char *path, void *out)
 {
     unsigned u;
-    /* 16384: libfstrm's largest input queue (FSTRM_IOTHR_INPUT_QUEUE_SIZE_MAX) */
+    /* 16384: an 8 MiB frame ring per I/O thread (server/dnstap.c: 320 bytes a frame) */
     if (parse_uint(c, v, path, 2, 16384, &u) < 0)
         return;
     if (u & (u - 1))

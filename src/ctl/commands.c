@@ -14,6 +14,7 @@
 #include "ctl/ctl_internal.h"
 #include "ctl/health.h"
 #include "dns/rrtype.h"
+#include "server/dnstap.h"
 #include "server/net.h"
 #include "server/stats.h"
 
@@ -286,6 +287,7 @@ void ctl_write_stats(FILE *f, bool json)
         { "malformed_formerr", t.malformed_formerr },
         { "dnstap_sent", t.dnstap_sent },
         { "dnstap_dropped", t.dnstap_dropped },
+        { "dnstap_discarded", srv_tap_discarded() },
     };
     const char *sep = "{";
     for (size_t i = 0; i < ARRAY_SIZE(c); i++) {
@@ -383,6 +385,9 @@ void ctl_write_metrics(FILE *f, const snapshot_t *s)
             t.dnstap_sent);
     counter(f, "geocast_dnstap_dropped_total",
             "dnstap messages lost because the thread's queue was full.", t.dnstap_dropped);
+    counter(f, "geocast_dnstap_discarded_total",
+            "dnstap messages thrown away by the writer while no output was open.",
+            srv_tap_discarded());
 
     /* Detailed counters (control.metrics.detailed / countries). */
     metric(f, "geocast_query_types_total", "counter", "Queries by QTYPE (other: the rest).");

@@ -1,6 +1,7 @@
 /*
- * Query logs: the dnstap output (libfstrm I/O thread, one SPSC input queue per I/O
- * thread) and the text query log. See server/dnstap.h.
+ * Query logs: the dnstap output (a byte ring of Frame Streams frames per I/O thread,
+ * written out by one writer thread; control frames through libfstrm) and the text query
+ * log. See server/dnstap.h.
  */
 #include "server/dnstap.h"
 
@@ -9,6 +10,10 @@
 #include <fcntl.h>
 #include <fstrm.h>
 #include <netinet/in.h>
+#include <poll.h>
+#include <pthread.h>
+#include <sys/eventfd.h>
+#include <sys/un.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -27,28 +32,28 @@
 #define TEXT_BUF (64 * 1024)   /* text log bytes buffered per thread */
 #define TEXT_LINE 1024         /* longest line we write */
 #define CONTENT_TYPE "protobuf:dnstap.Dnstap"
-#define OUTQ_FRAMES 512        /* frames per writev at most */
 
 /*
- * Frame buffers for one I/O thread: a byte ring. The I/O thread takes each frame at the
- * head, right after the previous one; the fstrm writer thread gives frames back once
- * written, in the order they were queued (fstrm frees the entries of one input queue in
- * queue order: after each writev, or at once when its output is closed), so giving
- * back a frame releases everything before it too: single producer, single consumer, no
- * lock, no malloc. Each frame is preceded by RING_HDR bytes holding the ring position
- * where it ends. A frame that does not fit before the end of the memory starts over at
- * the beginning (the gap is released with it). Frames sit next to each other, so the
- * memory the two threads touch is the bytes in flight, not one 512-byte slot per frame.
+ * dnstap frames of one I/O thread: a byte ring holding them exactly as they go out, in
+ * the Frame Streams data frame format (a 4-byte big-endian length, then the message), one
+ * after the other with no gap; a frame that reaches the end of the memory goes on at its
+ * beginning. Single producer (the I/O thread moves head), single consumer (the writer
+ * thread moves tail), no lock, no allocation: the writer writes everything between tail
+ * and head with one writev of at most two pieces, however many frames that is.
  */
-#define RING_HDR 8
-#define RING_PER_FRAME 320     /* ring bytes per frame of the queue (ours: ~100-300) */
+#define RING_PER_FRAME 320          /* ring bytes per frame of logging.dnstap.queue */
+#define RING_MIN (512 * 1024)       /* smallest ring: a 64 KiB TCP response still fits */
+#define FRAME_HDR 4
 
 typedef struct {
     uint8_t *mem;
-    uint64_t size;
-    uint64_t head;                 /* bytes taken so far (I/O thread) */
-    uint64_t last;                 /* head before the last take (I/O thread) */
-    _Alignas(64) _Atomic uint64_t tail; /* bytes given back so far (writer thread) */
+    uint64_t size, mask;           /* size: a power of 2 */
+    uint64_t head;                 /* bytes written so far (I/O thread) */
+    uint64_t tail_seen;            /* tail as the I/O thread last read it */
+    uint64_t wake_at;              /* used bytes above which the writer is woken */
+    uint8_t *scratch;              /* size / 4 bytes: a frame that wraps is built here */
+    _Alignas(64) _Atomic uint64_t pub_head; /* head, published (I/O thread) */
+    _Alignas(64) _Atomic uint64_t tail;     /* bytes written out or discarded (writer) */
 } ring_t;
 
 #define MID_SLOTS 64           /* decision text middles cached per thread (a power of 2) */
@@ -72,8 +77,7 @@ typedef struct {
 } loc_text_t;
 
 struct srv_tap {
-    struct fstrm_iothr_queue *q;   /* NULL: no dnstap */
-    ring_t *ring;                  /* frame buffers (dnstap only) */
+    ring_t *ring;                  /* dnstap frames, or NULL: no dnstap */
     bool queries, responses;
     int logfd;                     /* text log, or -1 */
     size_t len;                    /* bytes in buf */
@@ -84,21 +88,41 @@ struct srv_tap {
     loc_text_t loc[1u << LOC_BITS]; /* location text cache (put_loc_cached) */
 };
 
+/* Where the writer thread sends the frames. */
+typedef struct {
+    char *path;
+    bool socket;                   /* a Frame Streams collector (bidirectional) */
+    int fd;                        /* -1: not open */
+    bool opened;                   /* a file was opened once: later opens append */
+    struct timespec retry;         /* not before this (CLOCK_MONOTONIC) */
+} tap_out_t;
+
 static struct {
-    struct fstrm_iothr *iothr;
     srv_tap_t *taps;
     unsigned n;
     int logfd;
-    unsigned queue;              /* frames per input queue */
+    size_t ring_size;
     uint8_t *identity, *version;
     size_t identity_len, version_len;
-} g = { .logfd = -1 };
+    /* the writer thread */
+    bool running;
+    pthread_t thread;
+    tap_out_t out;
+    int efd;                       /* eventfd: wakes the writer */
+    _Atomic bool stop;
+    _Alignas(64) _Atomic bool sleeping; /* the writer is waiting (I/O threads wake it) */
+    _Atomic uint64_t discarded;    /* frames thrown away with no output open */
+} g = { .logfd = -1, .efd = -1, .out = { .fd = -1 } };
 
 static ring_t *ring_new(size_t size)
 {
     ring_t *r = xcalloc(1, sizeof(*r));
     r->size = size;
+    r->mask = size - 1;
+    r->wake_at = size / 4;
     r->mem = xmalloc(size); /* pages become resident as they are used */
+    r->scratch = xmalloc(size / 4);
+    atomic_init(&r->pub_head, 0);
     atomic_init(&r->tail, 0);
     return r;
 }
@@ -108,185 +132,308 @@ static void ring_free(ring_t *r)
     if (!r)
         return;
     free(r->mem);
+    free(r->scratch);
     free(r);
 }
 
-/* len bytes at the head, or NULL when the ring is full (or len does not fit at all). */
-static uint8_t *ring_take(ring_t *r, size_t len)
+static void wake_writer(void)
 {
-    uint64_t need = (RING_HDR + len + 7) & ~(uint64_t)7;
-    uint64_t pos = r->head, off = pos % r->size;
-    if (off + need > r->size) { /* start over at the beginning */
-        pos += r->size - off;
-        off = 0;
+    if (atomic_load_explicit(&g.sleeping, memory_order_relaxed) &&
+        atomic_exchange_explicit(&g.sleeping, false, memory_order_acq_rel)) {
+        uint64_t one = 1;
+        ssize_t n = write(g.efd, &one, sizeof(one));
+        (void)n; /* a full eventfd counter is awake anyway */
     }
-    if (need > r->size ||
-        pos + need - atomic_load_explicit(&r->tail, memory_order_acquire) > r->size)
-        return NULL;
-    uint64_t end = pos + need;
-    memcpy(r->mem + off, &end, sizeof(end));
-    r->last = r->head;
-    r->head = end;
-    return r->mem + off + RING_HDR;
 }
 
-/* The frame just taken was not queued: back to the ring (I/O thread). */
-static void ring_untake(ring_t *r)
+/* Append one encoded message of m (exactly cap bytes) as a frame. False when the ring
+ * has no room for it (I/O thread). */
+static bool ring_put(ring_t *r, const srv_dnstap_msg_t *m, size_t cap)
 {
-    r->head = r->last;
+    uint64_t need = FRAME_HDR + cap;
+    if (need > r->size / 4)
+        return false;
+    if (r->head + need - r->tail_seen > r->size) {
+        r->tail_seen = atomic_load_explicit(&r->tail, memory_order_acquire);
+        if (r->head + need - r->tail_seen > r->size)
+            return false;
+    }
+    uint64_t off = r->head & r->mask;
+    uint8_t *p = off + need <= r->size ? r->mem + off : r->scratch;
+    p[0] = (uint8_t)(cap >> 24);
+    p[1] = (uint8_t)(cap >> 16);
+    p[2] = (uint8_t)(cap >> 8);
+    p[3] = (uint8_t)cap;
+    if (srv_dnstap_encode(p + FRAME_HDR, cap, m) != cap)
+        return false;
+    if (p == r->scratch) { /* wraps: the end of the memory, then its beginning */
+        size_t first = (size_t)(r->size - off);
+        memcpy(r->mem + off, p, first);
+        memcpy(r->mem, p + first, need - first);
+    }
+    r->head += need;
+    atomic_store_explicit(&r->pub_head, r->head, memory_order_release);
+    if (r->head - r->tail_seen > r->wake_at) {
+        r->tail_seen = atomic_load_explicit(&r->tail, memory_order_acquire);
+        if (r->head - r->tail_seen > r->wake_at)
+            wake_writer();
+    }
+    return true;
 }
 
-/* fstrm's free callback, on the writer thread: this frame and all before it are done. */
-static void ring_give(void *buf, void *ctx)
-{
-    ring_t *r = ctx;
-    uint64_t end;
-    memcpy(&end, (uint8_t *)buf - RING_HDR, sizeof(end));
-    atomic_store_explicit(&r->tail, end, memory_order_release);
-}
+/* ---- the writer thread: Frame Streams output ------------------------------------------ */
 
-/*
- * The file output: our own fstrm read/write object instead of fstrm's file writer, which
- * goes through stdio (a copy of every frame, and a write(2) per stdio buffer). Here each
- * batch the writer thread hands over (up to 512 frames) is one writev(2).
- */
-typedef struct {
-    char *path;
-    int fd;
-    bool opened;       /* once: later opens (after a write error) append */
-} file_out_t;
-
-static fstrm_res file_open(void *obj)
+static bool write_all(int fd, struct iovec *iov, int iovcnt)
 {
-    file_out_t *f = obj;
-    f->fd = open(f->path, O_WRONLY | O_CREAT | O_CLOEXEC | (f->opened ? O_APPEND : O_TRUNC),
-                 0640);
-    f->opened |= f->fd >= 0;
-    return f->fd < 0 ? fstrm_res_failure : fstrm_res_success;
-}
-
-static fstrm_res file_close(void *obj)
-{
-    file_out_t *f = obj;
-    if (f->fd >= 0)
-        close(f->fd);
-    f->fd = -1;
-    return fstrm_res_success;
-}
-
-static fstrm_res file_destroy(void *obj)
-{
-    file_out_t *f = obj;
-    file_close(f);
-    free(f->path);
-    free(f);
-    return fstrm_res_success;
-}
-
-static fstrm_res file_write(void *obj, const struct iovec *iov, int iovcnt)
-{
-    file_out_t *f = obj;
     while (iovcnt > 0) {
-        ssize_t n = writev(f->fd, iov, iovcnt < IOV_MAX ? iovcnt : IOV_MAX);
+        ssize_t n = writev(fd, iov, iovcnt);
         if (n < 0 && errno == EINTR)
             continue;
-        if (n < 0)
-            return fstrm_res_failure;
+        if (n <= 0)
+            return false; /* an error, or a collector too slow for SO_SNDTIMEO */
         size_t done = (size_t)n;
         for (; iovcnt > 0 && done >= iov->iov_len; iov++, iovcnt--)
             done -= iov->iov_len;
-        if (iovcnt > 0 && done > 0) { /* a partial iovec: finish it, then go on */
-            const char *p = (const char *)iov->iov_base + done;
-            size_t left = iov->iov_len - done;
-            while (left) {
-                ssize_t k = write(f->fd, p, left);
-                if (k < 0 && errno == EINTR)
-                    continue;
-                if (k <= 0)
-                    return fstrm_res_failure;
-                p += k;
-                left -= (size_t)k;
-            }
-            iov++;
-            iovcnt--;
+        if (iovcnt > 0) {
+            iov->iov_base = (uint8_t *)iov->iov_base + done;
+            iov->iov_len -= done;
         }
     }
-    return fstrm_res_success;
+    return true;
 }
 
-static struct fstrm_writer *file_writer(const char *path, const struct fstrm_writer_options *wopt)
+/* Send a control frame (with our content type for READY and START). */
+static bool control_send(int fd, fstrm_control_type type)
 {
-    file_out_t *f = xcalloc(1, sizeof(*f));
-    f->path = xstrdup(path);
-    f->fd = -1;
-    struct fstrm_rdwr *rw = fstrm_rdwr_init(f);
-    fstrm_rdwr_set_open(rw, file_open);
-    fstrm_rdwr_set_close(rw, file_close);
-    fstrm_rdwr_set_destroy(rw, file_destroy);
-    fstrm_rdwr_set_write(rw, file_write);
-    return fstrm_writer_init(wopt, &rw);
+    struct fstrm_control *c = fstrm_control_init();
+    uint8_t buf[FSTRM_CONTROL_FRAME_LENGTH_MAX + 8];
+    size_t len = sizeof(buf);
+    bool ok = fstrm_control_set_type(c, type) == fstrm_res_success &&
+              (type == FSTRM_CONTROL_STOP ||
+               fstrm_control_add_field_content_type(c, (const uint8_t *)CONTENT_TYPE,
+                                                    strlen(CONTENT_TYPE)) ==
+                   fstrm_res_success) &&
+              fstrm_control_encode(c, buf, &len, FSTRM_CONTROL_FLAG_WITH_HEADER) ==
+                  fstrm_res_success;
+    fstrm_control_destroy(&c);
+    struct iovec iov = { buf, len };
+    return ok && write_all(fd, &iov, 1);
 }
 
-static int start_dnstap(const conf_t *conf, unsigned nthreads, char *err, size_t errlen)
+static bool read_all(int fd, uint8_t *p, size_t len)
 {
-    struct fstrm_writer_options *wopt = fstrm_writer_options_init();
-    fstrm_writer_options_add_content_type(wopt, CONTENT_TYPE, strlen(CONTENT_TYPE));
-    struct fstrm_writer *w = NULL;
-    if (conf->dnstap_socket) {
-        struct fstrm_unix_writer_options *uo = fstrm_unix_writer_options_init();
-        fstrm_unix_writer_options_set_socket_path(uo, conf->dnstap_path);
-        w = fstrm_unix_writer_init(uo, wopt);
-        fstrm_unix_writer_options_destroy(&uo);
+    while (len) {
+        ssize_t n = read(fd, p, len);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            return false;
+        p += n;
+        len -= (size_t)n;
+    }
+    return true;
+}
+
+/* Read the collector's control frame and check that it is `type` (ACCEPT: with our
+ * content type). */
+static bool control_expect(int fd, fstrm_control_type type)
+{
+    uint8_t hdr[8], body[FSTRM_CONTROL_FRAME_LENGTH_MAX];
+    if (!read_all(fd, hdr, sizeof(hdr)))
+        return false;
+    uint32_t esc = (uint32_t)hdr[0] << 24 | hdr[1] << 16 | hdr[2] << 8 | hdr[3];
+    uint32_t len = (uint32_t)hdr[4] << 24 | hdr[5] << 16 | hdr[6] << 8 | hdr[7];
+    if (esc != 0 || len > sizeof(body) || !read_all(fd, body, len))
+        return false;
+    struct fstrm_control *c = fstrm_control_init();
+    fstrm_control_type got;
+    bool ok = fstrm_control_decode(c, body, len, 0) == fstrm_res_success &&
+              fstrm_control_get_type(c, &got) == fstrm_res_success && got == type &&
+              (type != FSTRM_CONTROL_ACCEPT ||
+               fstrm_control_match_field_content_type(c, (const uint8_t *)CONTENT_TYPE,
+                                                      strlen(CONTENT_TYPE)) ==
+                   fstrm_res_success);
+    fstrm_control_destroy(&c);
+    return ok;
+}
+
+static void out_close(tap_out_t *o, bool finish)
+{
+    if (o->fd < 0)
+        return;
+    if (finish && control_send(o->fd, FSTRM_CONTROL_STOP) && o->socket)
+        control_expect(o->fd, FSTRM_CONTROL_FINISH);
+    close(o->fd);
+    o->fd = -1;
+    clock_gettime(CLOCK_MONOTONIC, &o->retry);
+    o->retry.tv_sec += 1; /* the collector is retried every second */
+}
+
+static int connect_collector(const char *path)
+{
+    struct sockaddr_un sun = { .sun_family = AF_UNIX };
+    if (strlen(path) >= sizeof(sun.sun_path))
+        return -1;
+    memcpy(sun.sun_path, path, strlen(path) + 1);
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return -1;
+    /* A collector that stops reading costs a dropped connection, not a stuck writer. */
+    struct timeval tv = { .tv_sec = 2 };
+    setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+    if (connect(fd, (struct sockaddr *)&sun, sizeof(sun)) < 0 ||
+        !control_send(fd, FSTRM_CONTROL_READY) || !control_expect(fd, FSTRM_CONTROL_ACCEPT)) {
+        close(fd);
+        return -1;
+    }
+    return fd;
+}
+
+/* Open the output if it is closed and its retry time has come; then START. */
+static void out_open(tap_out_t *o)
+{
+    if (o->fd >= 0)
+        return;
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    if (now.tv_sec < o->retry.tv_sec ||
+        (now.tv_sec == o->retry.tv_sec && now.tv_nsec < o->retry.tv_nsec))
+        return;
+    if (o->socket) {
+        o->fd = connect_collector(o->path);
     } else {
-        /* fstrm opens the file itself ("wb"): check first that we can, for a clear error. */
-        int fd = open(conf->dnstap_path, O_WRONLY | O_CREAT | O_CLOEXEC, 0640);
-        if (fd < 0) {
+        o->fd = open(o->path, O_WRONLY | O_CREAT | O_CLOEXEC | (o->opened ? O_APPEND : O_TRUNC),
+                     0640);
+        o->opened |= o->fd >= 0;
+    }
+    if (o->fd >= 0 && !control_send(o->fd, FSTRM_CONTROL_START)) {
+        close(o->fd);
+        o->fd = -1;
+    }
+    if (o->fd < 0) {
+        o->retry = now;
+        o->retry.tv_sec += 1;
+    }
+}
+
+/* Frames in ring bytes [from, to): only counted when they are thrown away. */
+static uint64_t count_frames(const ring_t *r, uint64_t from, uint64_t to)
+{
+    uint64_t n = 0;
+    while (from + FRAME_HDR <= to) {
+        uint8_t h[FRAME_HDR];
+        for (int i = 0; i < FRAME_HDR; i++)
+            h[i] = r->mem[(from + (uint64_t)i) & r->mask];
+        from += FRAME_HDR + ((uint64_t)h[0] << 24 | (uint64_t)h[1] << 16 | h[2] << 8 | h[3]);
+        n++;
+    }
+    return n;
+}
+
+/* Write out (or, with no output, throw away) what the ring holds. Returns the bytes. */
+static uint64_t drain(ring_t *r)
+{
+    uint64_t tail = atomic_load_explicit(&r->tail, memory_order_relaxed);
+    uint64_t head = atomic_load_explicit(&r->pub_head, memory_order_acquire);
+    if (head == tail)
+        return 0;
+    if (g.out.fd >= 0) {
+        uint64_t off = tail & r->mask, len = head - tail;
+        uint64_t first = len < r->size - off ? len : r->size - off;
+        struct iovec iov[2] = { { r->mem + off, first }, { r->mem, len - first } };
+        if (!write_all(g.out.fd, iov, len > first ? 2 : 1))
+            out_close(&g.out, false); /* the stream is cut mid-frame: no STOP */
+    } else {
+        atomic_fetch_add_explicit(&g.discarded, count_frames(r, tail, head),
+                                  memory_order_relaxed);
+    }
+    atomic_store_explicit(&r->tail, head, memory_order_release);
+    return head - tail;
+}
+
+static bool any_ring_full(void)
+{
+    for (unsigned i = 0; i < g.n; i++) {
+        ring_t *r = g.taps[i].ring;
+        if (atomic_load_explicit(&r->pub_head, memory_order_acquire) -
+                atomic_load_explicit(&r->tail, memory_order_relaxed) >
+            r->wake_at)
+            return true;
+    }
+    return false;
+}
+
+/*
+ * The writer: drain every ring, then sleep. Under load it wakes every millisecond (or
+ * when an I/O thread finds its ring a quarter full) and writes what a millisecond of
+ * queries produced in one writev per ring; with little traffic it sleeps longer, up to
+ * 100 ms, so an idle server does not spin.
+ */
+static void *writer_main(void *arg)
+{
+    (void)arg;
+    int idle = 1;
+    for (;;) {
+        bool stop = atomic_load_explicit(&g.stop, memory_order_acquire);
+        out_open(&g.out);
+        uint64_t bytes = 0;
+        for (unsigned i = 0; i < g.n; i++)
+            bytes += drain(g.taps[i].ring);
+        if (stop)
+            break; /* the I/O threads had stopped: everything is out */
+        int timeout;
+        if (bytes >= 64 * 1024)
+            timeout = idle = 1;
+        else if (bytes)
+            timeout = idle = 10;
+        else
+            timeout = idle = idle * 2 < 100 ? idle * 2 : 100;
+        if (g.out.fd < 0 && timeout > 100)
+            timeout = 100;
+        atomic_store(&g.sleeping, true);
+        if (!any_ring_full() && !atomic_load(&g.stop)) {
+            struct pollfd p = { .fd = g.efd, .events = POLLIN };
+            poll(&p, 1, timeout);
+        }
+        atomic_store(&g.sleeping, false);
+        uint64_t v;
+        ssize_t n = read(g.efd, &v, sizeof(v)); /* non-blocking: clears a wake-up */
+        (void)n;
+    }
+    out_close(&g.out, true);
+    return NULL;
+}
+
+static size_t ring_bytes(unsigned frames)
+{
+    size_t want = (size_t)frames * RING_PER_FRAME, size = RING_MIN;
+    while (size < want)
+        size *= 2;
+    return size;
+}
+
+static int start_dnstap(const conf_t *conf, char *err, size_t errlen)
+{
+    g.out.path = xstrdup(conf->dnstap_path);
+    g.out.socket = conf->dnstap_socket;
+    if (!g.out.socket) { /* open the file now, for a clear error */
+        out_open(&g.out);
+        if (g.out.fd < 0) {
             snprintf(err, errlen, "logging.dnstap.file: cannot open %s: %s", conf->dnstap_path,
                      strerror(errno));
-            fstrm_writer_options_destroy(&wopt);
             return ERR_IO;
         }
-        close(fd);
-        w = file_writer(conf->dnstap_path, wopt);
-    }
-    fstrm_writer_options_destroy(&wopt);
-    if (!w) {
-        snprintf(err, errlen, "logging.dnstap: cannot open %s", conf->dnstap_path);
+    } else if (strlen(conf->dnstap_path) >= sizeof(((struct sockaddr_un *)0)->sun_path)) {
+        snprintf(err, errlen, "logging.dnstap.socket: path too long: %s", conf->dnstap_path);
         return ERR_IO;
     }
-    struct fstrm_iothr_options *io = fstrm_iothr_options_init();
-    fstrm_iothr_options_set_num_input_queues(io, nthreads);
-    /* fstrm refuses bigger queues (and would silently keep its default, 512). */
-    unsigned queue = conf->dnstap_queue < FSTRM_IOTHR_INPUT_QUEUE_SIZE_MAX
-                         ? conf->dnstap_queue
-                         : FSTRM_IOTHR_INPUT_QUEUE_SIZE_MAX;
-    fstrm_iothr_options_set_input_queue_size(io, queue);
-    fstrm_iothr_options_set_queue_model(io, FSTRM_IOTHR_QUEUE_MODEL_SPSC);
-    /* A socket collector that is not there yet (or restarts) is retried every second. */
-    fstrm_iothr_options_set_reopen_interval(io, 1);
-    /* Fewer, larger writes: up to 512 frames or 64 KiB per writev (fstrm's defaults, 64
-     * frames and 8 KiB, meant a writev per ~30 of our frames). */
-    fstrm_iothr_options_set_output_queue_size(io, OUTQ_FRAMES);
-    fstrm_iothr_options_set_buffer_hint(io, FSTRM_IOTHR_BUFFER_HINT_MAX);
-    /* When to wake the writer thread. fstrm signals it when a queue's *free* slots fall
-     * to queue_notify_threshold (libfstrm 0.6: my_queue insert reports the space left),
-     * else the writer looks every flush_timeout (1 s). Its default, 32, wakes the writer
-     * only when the queue is nearly full: under load the queue then overflows while the
-     * writer gets going, and messages are dropped. Wake it when an eighth of the queue
-     * is used instead (512 frames of 4096), which still batches hundreds of frames per
-     * wake-up. Queues under 64 frames keep fstrm's default. */
-    if (queue >= 64) {
-        unsigned used = queue / 8 < 32 ? 32 : queue / 8;
-        fstrm_iothr_options_set_queue_notify_threshold(io, queue - 1 - used);
-    }
-    g.queue = queue;
-    g.iothr = fstrm_iothr_init(io, &w);
-    fstrm_iothr_options_destroy(&io);
-    if (!g.iothr) {
-        fstrm_writer_destroy(&w);
-        snprintf(err, errlen, "logging.dnstap: cannot start the fstrm I/O thread");
+    g.efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    if (g.efd < 0) {
+        snprintf(err, errlen, "logging.dnstap: eventfd: %s", strerror(errno));
         return ERR_IO;
     }
+    g.ring_size = ring_bytes(conf->dnstap_queue);
     return 0;
 }
 
@@ -302,7 +449,7 @@ int srv_tap_start(const conf_t *conf, unsigned nthreads, char *err, size_t errle
             return ERR_IO;
         }
     }
-    if (conf->dnstap_path && start_dnstap(conf, nthreads, err, errlen) < 0) {
+    if (conf->dnstap_path && start_dnstap(conf, err, errlen) < 0) {
         srv_tap_stop();
         return ERR_IO;
     }
@@ -324,11 +471,25 @@ int srv_tap_start(const conf_t *conf, unsigned nthreads, char *err, size_t errle
         t->buf = g.logfd >= 0 ? xmalloc(TEXT_BUF) : NULL;
         t->queries = conf->dnstap_queries;
         t->responses = conf->dnstap_responses;
-        t->q = g.iothr ? fstrm_iothr_get_input_queue_idx(g.iothr, i) : NULL;
-        /* Frames in flight: the thread's queue plus the writer's output queue. */
-        t->ring = t->q ? ring_new((size_t)(g.queue + OUTQ_FRAMES) * RING_PER_FRAME) : NULL;
+        t->ring = g.ring_size ? ring_new(g.ring_size) : NULL;
+    }
+    if (g.ring_size) {
+        atomic_store(&g.stop, false);
+        int rc = pthread_create(&g.thread, NULL, writer_main, NULL);
+        if (rc) {
+            snprintf(err, errlen, "logging.dnstap: cannot start the writer thread: %s",
+                     strerror(rc));
+            srv_tap_stop();
+            return ERR_IO;
+        }
+        g.running = true;
     }
     return 0;
+}
+
+uint64_t srv_tap_discarded(void)
+{
+    return atomic_load_explicit(&g.discarded, memory_order_relaxed);
 }
 
 srv_tap_t *srv_tap_for(unsigned id)
@@ -367,13 +528,26 @@ void srv_tap_stop(void)
         srv_tap_flush(&g.taps[i]);
         free(g.taps[i].buf);
     }
-    if (g.iothr)
-        fstrm_iothr_destroy(&g.iothr); /* writes what is queued, joins the thread */
+    if (g.running) { /* it writes what the rings hold, then STOP */
+        atomic_store(&g.stop, true);
+        uint64_t one = 1;
+        ssize_t n = write(g.efd, &one, sizeof(one));
+        (void)n;
+        pthread_join(g.thread, NULL);
+        g.running = false;
+    }
+    out_close(&g.out, true); /* opened at start, the writer never ran */
     for (unsigned i = 0; i < g.n; i++)
-        ring_free(g.taps[i].ring);  /* every frame given back by now */
+        ring_free(g.taps[i].ring);
     free(g.taps);
     g.taps = NULL;
     g.n = 0;
+    g.ring_size = 0;
+    free(g.out.path);
+    g.out = (tap_out_t){ .fd = -1 };
+    if (g.efd >= 0)
+        close(g.efd);
+    g.efd = -1;
     if (g.logfd >= 0)
         close(g.logfd);
     g.logfd = -1;
@@ -571,20 +745,10 @@ size_t srv_tap_decision(const srv_tap_event_t *ev, char *buf, size_t len)
 
 static void dnstap_submit(srv_worker_t *w, srv_tap_t *t, const srv_dnstap_msg_t *m)
 {
-    size_t cap = srv_dnstap_size(m);
-    uint8_t *buf = ring_take(t->ring, cap);
-    if (!buf) {
+    if (ring_put(t->ring, m, srv_dnstap_size(m)))
+        SRV_STAT_INC(w->stats.dnstap_sent);
+    else
         SRV_STAT_INC(w->stats.dnstap_dropped);
-        return;
-    }
-    size_t len = srv_dnstap_encode(buf, cap, m);
-    if (len == 0 ||
-        fstrm_iothr_submit(g.iothr, t->q, buf, len, ring_give, t->ring) != fstrm_res_success) {
-        ring_untake(t->ring); /* not queued: still ours (fstrm frees nothing then) */
-        SRV_STAT_INC(w->stats.dnstap_dropped);
-        return;
-    }
-    SRV_STAT_INC(w->stats.dnstap_sent);
 }
 
 static void text_line(srv_tap_t *t, const srv_tap_event_t *ev, const char *dtext)
@@ -634,7 +798,7 @@ void srv_tap_log(srv_worker_t *w, const srv_tap_event_t *ev)
     size_t dlen = decision(t, ev, decision_text, sizeof(decision_text));
     if (t->logfd >= 0)
         text_line(t, ev, decision_text);
-    if (!t->q)
+    if (!t->ring)
         return;
     srv_dnstap_msg_t m = {
         .identity = g.identity, .identity_len = g.identity_len,

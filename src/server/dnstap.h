@@ -5,10 +5,11 @@
  *
  * dnstap: AUTH_QUERY and AUTH_RESPONSE messages, protobuf-encoded by srv_dnstap_encode
  * (our own encoder of the published dnstap schema: only the fields we send, with their
- * field numbers and wire types), framed by libfstrm and written by its I/O thread to a
- * file or a Unix socket. Each I/O thread encodes into its own byte ring and submits to
- * its own lock-free SPSC input queue; when either is full the message is dropped and
- * counted (srv_stats_t.dnstap_dropped), never waited for. The geo decision goes in the
+ * field numbers and wire types) straight into a per-I/O-thread byte ring as Frame Streams
+ * data frames; one writer thread writes each ring's new bytes with one writev to a file
+ * or a Unix socket (Frame Streams control frames and the collector handshake through
+ * libfstrm's control API). When a ring is full the message is dropped and counted
+ * (srv_stats_t.dnstap_dropped), never waited for. The geo decision goes in the
  * `extra` field as short text, once per query: in AUTH_RESPONSE when that is logged,
  * else in AUTH_QUERY.
  *
@@ -70,6 +71,10 @@ void srv_tap_flush(srv_tap_t *tap);
 /* Stop: flush and close the text log, drain the dnstap queues and close the output.
  * After srv_net_stop. */
 void srv_tap_stop(void);
+
+/* dnstap messages the writer threw away because no output was open (a collector
+ * not connected, a file that could not be reopened). */
+uint64_t srv_tap_discarded(void);
 
 /* Wall-clock time for dnstap timestamps. */
 static inline void srv_tap_clock(struct timespec *ts)
