@@ -67,7 +67,7 @@ typedef struct {
     char text[MID_MAX];
 } mid_t;
 
-#define LOC_BITS 11            /* location texts cached per thread: 2048 */
+#define LOC_BITS 13            /* location texts cached per thread: 8192 */
 
 typedef struct {
     uint64_t gen;                  /* snapshot generation; 0: empty */
@@ -84,6 +84,8 @@ struct srv_tap {
     char *buf;                     /* TEXT_BUF bytes when logfd >= 0 */
     struct sockaddr_storage local; /* where the queries arrive (response address) */
     bool has_local;
+    bool has_rx;                   /* rx: when this batch of queries was read */
+    struct timespec rx;
     mid_t mid[MID_SLOTS];          /* decision text cache (put_middle_cached) */
     loc_text_t loc[1u << LOC_BITS]; /* location text cache (put_loc_cached) */
 };
@@ -506,9 +508,26 @@ void srv_tap_set_local(srv_tap_t *tap, const struct sockaddr *sa, socklen_t len)
         memcpy(&tap->local, sa, len);
 }
 
+void srv_tap_batch_received(srv_tap_t *tap)
+{
+    srv_tap_clock(&tap->rx);
+    tap->has_rx = true;
+}
+
+void srv_tap_query_time(srv_tap_t *tap, struct timespec *ts)
+{
+    if (tap->has_rx)
+        *ts = tap->rx;
+    else
+        srv_tap_clock(ts);
+}
+
 void srv_tap_flush(srv_tap_t *tap)
 {
-    if (!tap || tap->logfd < 0 || tap->len == 0)
+    if (!tap)
+        return;
+    tap->has_rx = false;
+    if (tap->logfd < 0 || tap->len == 0)
         return;
     size_t off = 0;
     while (off < tap->len) {

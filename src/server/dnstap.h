@@ -65,7 +65,15 @@ srv_tap_t *srv_tap_for(unsigned id);
  * dnstap response address). tap may be NULL. */
 void srv_tap_set_local(srv_tap_t *tap, const struct sockaddr *sa, socklen_t len);
 
-/* Write the thread's buffered text log lines. Called by its own thread. */
+/* The queries a UDP worker has just read in one batch arrived now: their query time
+ * (one clock read per batch instead of one per query), until srv_tap_flush. */
+void srv_tap_batch_received(srv_tap_t *tap);
+
+/* The receive time of the query being processed: the batch's, else now. */
+void srv_tap_query_time(srv_tap_t *tap, struct timespec *ts);
+
+/* Write the thread's buffered text log lines (and end the batch). Called by its own
+ * thread at the end of each batch. */
 void srv_tap_flush(srv_tap_t *tap);
 
 /* Stop: flush and close the text log, drain the dnstap queues and close the output.

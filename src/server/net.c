@@ -280,9 +280,11 @@ static unsigned udp_batch(net_udp_worker_t *uw, const net_udp_sock_t *s)
         return 0;
     }
 
-    if (uw->w.tap)
+    if (uw->w.tap) {
         srv_tap_set_local(uw->w.tap, (const struct sockaddr *)&s->bound.addr,
                           s->bound.addrlen);
+        srv_tap_batch_received(uw->w.tap);
+    }
     unsigned ntx = 0;
     for (unsigned i = 0; i < (unsigned)n; i++) {
         struct msghdr *rh = &b->rx[i].msg_hdr;

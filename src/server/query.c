@@ -573,7 +573,7 @@ size_t srv_query_process(srv_worker_t *w, const uint8_t *pkt, size_t len, uint8_
 {
     struct timespec qtime;
     if (w->tap) /* the only cost of the query logs when they are off */
-        srv_tap_clock(&qtime);
+        srv_tap_query_time(w->tap, &qtime);
     dns_query_t q;
     int rc = dns_query_parse(pkt, len, &q);
     if (rc == DNS_PARSE_DROP) {

@@ -45,7 +45,7 @@ typedef struct srv_tap srv_tap_t;
  * for /24s inside one GeoIP block, emptied when the snapshot changes. For the per-country
  * counters and the query logs, which need the client's location on top of the route's
  * own table. */
-#define SRV_LOC_BITS 14
+#define SRV_LOC_BITS 16
 typedef struct {
     uint64_t generation;         /* the snapshot the entries are from */
     struct {
