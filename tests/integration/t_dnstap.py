@@ -402,6 +402,20 @@ try:
         except socket.timeout:
             pass
     s.close()
+    # While geocastd runs, the file catches up by itself (whole blocks at once, the last
+    # part block once the output is quiet): every message is there before it stops.
+    deadline, n_live = time.monotonic() + 3 * lib.SLOW, 0
+    while time.monotonic() < deadline:
+        try:
+            with open(wrap_file, "rb") as f:
+                n_live = len(read_frames(f.read())[1])
+        except (OSError, ValueError, struct.error):
+            n_live = 0
+        if n_live >= 2 * len(sent_wire):
+            break
+        time.sleep(0.05)
+    tap.ok(n_live >= 2 * len(sent_wire),
+           "small ring: the file holds every message while geocastd still runs (%d)" % n_live)
     srv.stop_and_check()
 finally:
     srv.stop(timeout=2)
@@ -423,10 +437,19 @@ tap.is_(len([m for m in msgs if m["type"] == 2]), len(queries),
         "small ring: a response for every query")
 
 if shutil.which("fstrm_capture") is None:
-    tap.skip("fstrm_capture (fstrm-bin) not installed", 2)
+    tap.skip("fstrm_capture (fstrm-bin) not installed", 3)
 else:
     late_sock = os.path.join(WORK, "late.sock")
     late_out = os.path.join(WORK, "late.dnstap")
+    back_out = os.path.join(WORK, "back.dnstap")
+
+    def stop_capture(p):
+        p.send_signal(signal.SIGINT)
+        try:
+            p.wait(timeout=5 * lib.SLOW)
+        except subprocess.TimeoutExpired:
+            p.kill()
+            p.wait()
     srv = lib.start_geocast(config=config("  dnstap: { socket: %s, responses: false }" % late_sock),
                             zones={"example.com": ZONE})
     cap = None
@@ -438,17 +461,26 @@ else:
         time.sleep(2.0 * lib.SLOW)  # geocastd retries the collector every second
         late = [send_from(srv.port, lib.make_query("late%d.example.com" % i, "A"))[1]
                 for i in range(3)]
+        # The collector goes away, then another one comes back on the same path.
+        time.sleep(0.3 * lib.SLOW)
+        stop_capture(cap)
+        cap = None
+        for i in range(3):
+            send_from(srv.port, lib.make_query("gone%d.example.com" % i, "A"))
+            time.sleep(0.05)
+        if os.path.exists(late_sock):
+            os.unlink(late_sock)
+        cap = lib.spawn(["fstrm_capture", "-t", CONTENT_TYPE.decode(), "-u", late_sock, "-w",
+                         back_out], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        time.sleep(2.0 * lib.SLOW)
+        back = [send_from(srv.port, lib.make_query("back%d.example.com" % i, "A"))[1]
+                for i in range(3)]
         srv.stop_and_check()
     finally:
         srv.stop(timeout=2)
         if cap:
             time.sleep(0.3 * lib.SLOW)
-            cap.send_signal(signal.SIGINT)
-            try:
-                cap.wait(timeout=5 * lib.SLOW)
-            except subprocess.TimeoutExpired:
-                cap.kill()
-                cap.wait()
+            stop_capture(cap)
     try:
         ctypes, msgs = read_dnstap(late_out)
     except (OSError, ValueError) as e:
@@ -459,6 +491,14 @@ else:
            "late collector: geocastd connects to it and sends what comes next")
     tap.ok(not any(w in got for w in early),
            "late collector: what came before it was discarded, not held back")
+    try:
+        ctypes, msgs = read_dnstap(back_out)
+    except (OSError, ValueError) as e:
+        ctypes, msgs = None, []
+        tap.diag("cannot read %s: %s" % (back_out, e))
+    got = [m["query"] for m in msgs]
+    tap.ok(all(w in got for w in back) and ctypes == [CONTENT_TYPE],
+           "a collector that went away and came back gets a new stream (%d messages)" % len(msgs))
 
 # ---- 5. config errors --------------------------------------------------------------------
 for logging, want, name in [
