@@ -13,7 +13,6 @@
 #include <poll.h>
 #include <pthread.h>
 #include <sys/eventfd.h>
-#include <sys/stat.h>
 #include <sys/un.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -91,29 +90,13 @@ struct srv_tap {
     loc_text_t loc[1u << LOC_BITS]; /* location text cache (put_loc_cached) */
 };
 
-/*
- * Where the writer thread sends the frames. A regular file is written with O_DIRECT
- * where the file system allows it: whole 4 KiB blocks at aligned offsets from an aligned
- * staging buffer, the rest of a block kept for the next pass (written through the page
- * cache when the output goes quiet or at the end). Page-cache writes of ~100 MB/s cost
- * the writer thread up to a fifth of a core on a VM, where each new page-cache page is
- * also new guest memory; direct writes cost ~0.06 s of CPU per GB there.
- */
-#define STAGE_BYTES (256 * 1024)
-#define DIO_BLOCK 4096
-
+/* Where the writer thread sends the frames. */
 typedef struct {
     char *path;
     bool socket;                   /* a Frame Streams collector (bidirectional) */
     int fd;                        /* -1: not open */
     bool opened;                   /* a file was opened once: later opens append */
     struct timespec retry;         /* not before this (CLOCK_MONOTONIC) */
-    bool direct;                   /* a file written through the stage with O_DIRECT */
-    bool dio_on;                   /* O_DIRECT is set on fd now */
-    uint8_t *stage;                /* STAGE_BYTES, DIO_BLOCK-aligned (direct only) */
-    size_t staged;                 /* bytes in stage */
-    uint64_t pos;                  /* file offset of stage[0] */
-    uint64_t staged_since_ms;      /* when a part block was last left in the stage */
 } tap_out_t;
 
 static struct {
@@ -228,14 +211,12 @@ static bool write_all(int fd, bool sock, struct iovec *iov, int iovcnt)
     return true;
 }
 
-#define CONTROL_MAX (FSTRM_CONTROL_FRAME_LENGTH_MAX + 8)
-
-/* Encode a control frame (with our content type for READY and START) into buf
- * (CONTROL_MAX bytes). Returns its length, 0 on failure. */
-static size_t control_encode(fstrm_control_type type, uint8_t *buf)
+/* Send a control frame (with our content type for READY and START). */
+static bool control_send(int fd, bool sock, fstrm_control_type type)
 {
     struct fstrm_control *c = fstrm_control_init();
-    size_t len = CONTROL_MAX;
+    uint8_t buf[FSTRM_CONTROL_FRAME_LENGTH_MAX + 8];
+    size_t len = sizeof(buf);
     bool ok = fstrm_control_set_type(c, type) == fstrm_res_success &&
               (type == FSTRM_CONTROL_STOP ||
                fstrm_control_add_field_content_type(c, (const uint8_t *)CONTENT_TYPE,
@@ -244,123 +225,8 @@ static size_t control_encode(fstrm_control_type type, uint8_t *buf)
               fstrm_control_encode(c, buf, &len, FSTRM_CONTROL_FLAG_WITH_HEADER) ==
                   fstrm_res_success;
     fstrm_control_destroy(&c);
-    return ok ? len : 0;
-}
-
-static bool control_send(int fd, fstrm_control_type type)
-{
-    uint8_t buf[CONTROL_MAX];
-    struct iovec iov = { buf, control_encode(type, buf) };
-    return iov.iov_len && write_all(fd, true, &iov, 1);
-}
-
-/* ---- the file output through the stage ---- */
-
-static uint64_t mono_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
-
-static bool set_dio(tap_out_t *o, bool on)
-{
-    if (o->dio_on == on)
-        return true;
-    int fl = fcntl(o->fd, F_GETFL);
-    if (fl < 0 || fcntl(o->fd, F_SETFL, on ? fl | O_DIRECT : fl & ~O_DIRECT) < 0)
-        return false;
-    o->dio_on = on;
-    return true;
-}
-
-/* Write the first n bytes of the stage (directly when dio) and drop them from it. */
-static bool stage_write(tap_out_t *o, size_t n, bool dio)
-{
-    if (!set_dio(o, dio))
-        dio = false, o->direct = false;
-    struct iovec iov = { o->stage, n };
-    if (!write_all(o->fd, false, &iov, 1)) {
-        if (!dio || errno != EINVAL || !set_dio(o, false))
-            return false;
-        o->direct = false; /* the file system refuses direct writes after all */
-        iov = (struct iovec){ o->stage, n };
-        if (!write_all(o->fd, false, &iov, 1))
-            return false;
-    }
-    o->pos += n;
-    o->staged -= n;
-    memmove(o->stage, o->stage + n, o->staged);
-    return true;
-}
-
-/* Write the stage's whole blocks; with all, the rest too (through the page cache). A
- * file offset that is not block-aligned (after such a rest, or in a file opened for
- * appending) is brought to the next block boundary through the page cache first. */
-static bool stage_flush(tap_out_t *o, bool all)
-{
-    while (o->staged) {
-        size_t mis = (size_t)(o->pos % DIO_BLOCK), n;
-        if (mis) {
-            n = DIO_BLOCK - mis < o->staged ? DIO_BLOCK - mis : o->staged;
-            if (!all && n == o->staged)
-                break;
-            if (!stage_write(o, n, false))
-                return false;
-        } else if ((n = o->staged & ~(size_t)(DIO_BLOCK - 1)) != 0) {
-            if (!stage_write(o, n, o->direct))
-                return false;
-        } else if (all) {
-            if (!stage_write(o, o->staged, false))
-                return false;
-        } else {
-            break;
-        }
-    }
-    if (o->staged == 0)
-        o->staged_since_ms = 0;
-    else if (o->staged_since_ms == 0)
-        o->staged_since_ms = mono_ms();
-    return true;
-}
-
-/* Bytes for the output: straight to a socket or a buffered file, else into the stage. */
-static bool out_put(tap_out_t *o, struct iovec *iov, int iovcnt)
-{
-    if (!o->direct)
-        return write_all(o->fd, o->socket, iov, iovcnt);
-    for (int i = 0; i < iovcnt; i++) {
-        const uint8_t *p = iov[i].iov_base;
-        size_t left = iov[i].iov_len;
-        while (left) {
-            if (o->staged == STAGE_BYTES && !stage_flush(o, false))
-                return false;
-            if (!o->direct) { /* fell back: the stage first, then the rest as it is */
-                if (!stage_flush(o, true))
-                    return false;
-                struct iovec rest = { (void *)p, left };
-                if (!write_all(o->fd, false, &rest, 1))
-                    return false;
-                left = 0;
-                break;
-            }
-            size_t n = STAGE_BYTES - o->staged < left ? STAGE_BYTES - o->staged : left;
-            memcpy(o->stage + o->staged, p, n);
-            o->staged += n;
-            p += n;
-            left -= n;
-        }
-        if (!o->direct && i + 1 < iovcnt)
-            return write_all(o->fd, false, iov + i + 1, iovcnt - i - 1);
-    }
-    return true;
-}
-
-static bool out_control(tap_out_t *o, fstrm_control_type type)
-{
-    uint8_t buf[CONTROL_MAX];
-    struct iovec iov = { buf, control_encode(type, buf) };
-    return iov.iov_len && out_put(o, &iov, 1);
+    struct iovec iov = { buf, len };
+    return ok && write_all(fd, sock, &iov, 1);
 }
 
 static bool read_all(int fd, uint8_t *p, size_t len)
@@ -404,13 +270,10 @@ static void out_close(tap_out_t *o, bool finish)
 {
     if (o->fd < 0)
         return;
-    if (finish && out_control(o, FSTRM_CONTROL_STOP) && (!o->direct || stage_flush(o, true)) &&
-        o->socket)
+    if (finish && control_send(o->fd, o->socket, FSTRM_CONTROL_STOP) && o->socket)
         control_expect(o->fd, FSTRM_CONTROL_FINISH);
     close(o->fd);
     o->fd = -1;
-    o->staged = 0; /* after an error: lost with the stream */
-    o->staged_since_ms = 0;
     clock_gettime(CLOCK_MONOTONIC, &o->retry);
     o->retry.tv_sec += 1; /* the collector is retried every second */
 }
@@ -429,32 +292,12 @@ static int connect_collector(const char *path)
     setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
     setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
     if (connect(fd, (struct sockaddr *)&sun, sizeof(sun)) < 0 ||
-        !control_send(fd, FSTRM_CONTROL_READY) ||
+        !control_send(fd, true, FSTRM_CONTROL_READY) ||
         !control_expect(fd, FSTRM_CONTROL_ACCEPT)) {
         close(fd);
         return -1;
     }
     return fd;
-}
-
-/* A regular file just opened: write it directly if the file system lets us. O_APPEND
- * (a reopen after an error) goes through the page cache: its offset is the file's end. */
-static void file_direct(tap_out_t *o)
-{
-    struct stat st;
-    o->direct = o->dio_on = false;
-    o->staged = 0;
-    o->staged_since_ms = 0;
-    if (o->fd < 0 || fstat(o->fd, &st) < 0 || !S_ISREG(st.st_mode))
-        return;
-    if (!o->stage && posix_memalign((void **)&o->stage, DIO_BLOCK, STAGE_BYTES) != 0) {
-        o->stage = NULL;
-        return;
-    }
-    o->pos = (uint64_t)st.st_size;
-    o->direct = set_dio(o, true);
-    if (o->direct)
-        set_dio(o, false); /* set per write: a part block goes through the page cache */
 }
 
 /* Open the output if it is closed and its retry time has come; then START. */
@@ -473,9 +316,8 @@ static void out_open(tap_out_t *o)
         o->fd = open(o->path, O_WRONLY | O_CREAT | O_CLOEXEC | (o->opened ? O_APPEND : O_TRUNC),
                      0640);
         o->opened |= o->fd >= 0;
-        file_direct(o);
     }
-    if (o->fd >= 0 && !out_control(o, FSTRM_CONTROL_START)) {
+    if (o->fd >= 0 && !control_send(o->fd, o->socket, FSTRM_CONTROL_START)) {
         close(o->fd);
         o->fd = -1;
     }
@@ -510,7 +352,7 @@ static uint64_t drain(ring_t *r)
         uint64_t off = tail & r->mask, len = head - tail;
         uint64_t first = len < r->size - off ? len : r->size - off;
         struct iovec iov[2] = { { r->mem + off, first }, { r->mem, len - first } };
-        if (!out_put(&g.out, iov, len > first ? 2 : 1)) {
+        if (!write_all(g.out.fd, g.out.socket, iov, len > first ? 2 : 1)) {
             out_close(&g.out, false); /* the stream is cut mid-frame: no STOP */
             atomic_fetch_add_explicit(&g.discarded, count_frames(r, tail, head),
                                       memory_order_relaxed);
@@ -551,12 +393,6 @@ static void *writer_main(void *arg)
         uint64_t bytes = 0;
         for (unsigned i = 0; i < g.n; i++)
             bytes += drain(g.taps[i].ring);
-        if (g.out.fd >= 0 && g.out.direct && g.out.staged) {
-            /* Whole blocks now; a part block once the output is quiet or after 1 s. */
-            bool all = bytes == 0 || mono_ms() - g.out.staged_since_ms >= 1000;
-            if (!stage_flush(&g.out, all))
-                out_close(&g.out, false);
-        }
         if (stop)
             break; /* the I/O threads had stopped: everything is out */
         int timeout;
@@ -738,7 +574,6 @@ void srv_tap_stop(void)
     g.n = 0;
     g.ring_size = 0;
     free(g.out.path);
-    free(g.out.stage);
     g.out = (tap_out_t){ .fd = -1 };
     if (g.efd >= 0)
         close(g.efd);

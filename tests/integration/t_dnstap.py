@@ -402,8 +402,8 @@ try:
         except socket.timeout:
             pass
     s.close()
-    # While geocastd runs, the file catches up by itself (whole blocks at once, the last
-    # part block once the output is quiet): every message is there before it stops.
+    # While geocastd runs, the writer thread catches up by itself (within its sleep of
+    # at most 100 ms): every message is in the file before it stops.
     deadline, n_live = time.monotonic() + 3 * lib.SLOW, 0
     while time.monotonic() < deadline:
         try:
