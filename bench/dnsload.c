@@ -8,7 +8,8 @@
  * times are taken once per batch, so it includes batching delay).
  *
  *   dnsload [-s ADDR] [-p PORT] [-w WINDOW] [-S SOCKETS] [-d SECONDS | -N COUNT]
- *           [-f QUERYFILE | -n NAME -t TYPE] [-e ECSFILE] [-c CPU] [-E] [-j|--json]
+ *           [-r RATE] [-f QUERYFILE | -n NAME -t TYPE] [-e ECSFILE] [-c CPU] [-E]
+ *           [-j|--json]
  *
  *   -s ADDR     server address, IPv4 or IPv6 (default 127.0.0.1)
  *   -p PORT     server port (default 53)
@@ -16,6 +17,9 @@
  *   -S S        sockets (default 4, max 64)
  *   -d SECONDS  how long to send (default 5, max 120)
  *   -N COUNT    stop after COUNT queries sent (the duration still bounds the run)
+ *   -r RATE     open loop: send RATE queries per second on schedule (the window, made
+ *               large, only caps what may be outstanding), to compare latency at the
+ *               same offered load; without -r the window alone paces (closed loop)
  *   -f FILE     queries, one `NAME TYPE [ECS-SUBNET]` per line (cycled)
  *   -n NAME -t TYPE   one generated query (default www.example.com A)
  *   -e FILE     ECS subnets, one per line (`1.2.3.0/24`, `2001:db8::/48`), cycled per query;
@@ -472,8 +476,8 @@ static void usage(void)
 {
     fprintf(stderr,
             "usage: dnsload [-s ADDR] [-p PORT] [-w WINDOW] [-S SOCKETS] [-d SECONDS] [-N COUNT]\n"
-            "               [-f QUERYFILE | -n NAME -t TYPE] [-e ECSFILE] [-c CPU] [-E] [-T MS]\n"
-            "               [-j|--json]\n");
+            "               [-r RATE] [-f QUERYFILE | -n NAME -t TYPE] [-e ECSFILE] [-c CPU]\n"
+            "               [-E] [-T MS] [-j|--json]\n");
     exit(2);
 }
 
@@ -482,7 +486,7 @@ int main(int argc, char **argv)
     const char *server = "127.0.0.1", *qfile = NULL, *efile = NULL;
     const char *qname = "www.example.com", *qtype = "A";
     int port = 53, window = 100, cpu = -1, edns = 1, json = 0;
-    double duration = 5;
+    double duration = 5, rate = 0;
     uint64_t count = 0, timeout_ns = 1000000000ull;
 
     for (int i = 1; i < argc; i++) {
@@ -504,6 +508,7 @@ int main(int argc, char **argv)
         else if (!strcmp(a, "-S")) { NEEDV(); nsocks = atoi(v); }
         else if (!strcmp(a, "-d")) { NEEDV(); duration = atof(v); }
         else if (!strcmp(a, "-N")) { NEEDV(); count = strtoull(v, NULL, 10); }
+        else if (!strcmp(a, "-r")) { NEEDV(); rate = atof(v); }
         else if (!strcmp(a, "-f")) { NEEDV(); qfile = v; }
         else if (!strcmp(a, "-n")) { NEEDV(); qname = v; }
         else if (!strcmp(a, "-t")) { NEEDV(); qtype = v; }
@@ -515,7 +520,7 @@ int main(int argc, char **argv)
 #undef NEEDV
     }
     if (port <= 0 || port > 65535 || window < 1 || window > MAX_WINDOW || nsocks < 1 ||
-        nsocks > MAX_SOCKS || duration <= 0 || timeout_ns == 0)
+        nsocks > MAX_SOCKS || duration <= 0 || timeout_ns == 0 || rate < 0 || rate > 1e7)
         usage();
     if (duration > 120)
         duration = 120; /* bounded */
@@ -642,6 +647,12 @@ int main(int argc, char **argv)
             uint64_t need = (uint64_t)window - outstanding;
             if (count && sent + need > count)
                 need = count - sent;
+            if (rate > 0) { /* only what the schedule has made due by now */
+                uint64_t due = (uint64_t)((double)(now - t0) * rate / 1e9) + 1;
+                uint64_t owed = due > sent ? due - sent : 0;
+                if (owed < need)
+                    need = owed;
+            }
             if (need == 0)
                 break;
             int s = next_sock;
@@ -754,6 +765,12 @@ int main(int argc, char **argv)
             outstanding -= lost - before;
             t_last_expire = now;
         }
+        if (rate > 0 && sending && !got && outstanding < (uint64_t)window) {
+            now = now_ns(); /* open loop: nothing due yet, look again (no sleep: the
+                             * generator has its own CPU, and a 1 ms poll would send in
+                             * bursts) */
+            continue;
+        }
         if (!got && (!sending || outstanding >= (uint64_t)window)) {
             polls++;
             poll(pfds, (nfds_t)nsocks, 1);
@@ -778,11 +795,12 @@ int main(int argc, char **argv)
             inet_ntop(AF_INET, &ans_addr[i], abuf[i], sizeof abuf[i]);
 
     if (json) {
-        printf("{\"server\":\"%s\",\"port\":%d,\"window\":%d,\"sockets\":%d,\"duration\":%.3f,"
+        printf("{\"server\":\"%s\",\"port\":%d,\"window\":%d,\"sockets\":%d,\"rate\":%.0f,"
+               "\"duration\":%.3f,"
                "\"sent\":%llu,\"answered\":%llu,\"lost\":%llu,\"unexpected\":%llu,"
                "\"qps\":%.1f,\"lat_us\":{\"p50\":%llu,\"p99\":%llu,\"p999\":%llu,\"max\":%.1f},"
                "\"tc\":%llu,\"rcodes\":{",
-               server, port, window, nsocks, elapsed, (unsigned long long)sent,
+               server, port, window, nsocks, rate, elapsed, (unsigned long long)sent,
                (unsigned long long)answered, (unsigned long long)lost,
                (unsigned long long)unexpected, qps, (unsigned long long)p50,
                (unsigned long long)p99, (unsigned long long)p999, (double)lat_max_ns / 1e3,
@@ -811,6 +829,8 @@ int main(int argc, char **argv)
     } else {
         printf("server            %s port %d, window %d over %d sockets, %.2f s\n", server, port,
                window, nsocks, elapsed);
+        if (rate > 0)
+            printf("offered           %.0f q/s (open loop)\n", rate);
         printf("queries           %zu distinct, %zu ECS subnets cycled\n", nqueries, nlist);
         printf("sent              %llu\n", (unsigned long long)sent);
         printf("answered          %llu (%.2f%%)\n", (unsigned long long)answered,
