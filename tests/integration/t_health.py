@@ -57,7 +57,7 @@ monitors:
     timeout: 150ms
     up: 1
     down: 2
-  dnsok: {{ type: dns, port: {{port}}, name: ns1.example.com, qtype: A, rcode: NOERROR, interval: 200ms, timeout: 150ms, up: 1, down: 1 }}
+  dnsok: {{ type: dns, port: {{port}}, name: ns1.example.com, qtype: A, rcode: NOERROR, interval: 200ms, timeout: 150ms, up: 1, down: 3 }}
   dnsbad: {{ type: dns, port: {{port}}, name: nope.example.com, rcode: NOERROR, interval: 200ms, timeout: 150ms, up: 1, down: 1 }}
   ext: {{ type: file, file: ext.state, interval: 200ms, up: 1, down: 1 }}
 zones:
