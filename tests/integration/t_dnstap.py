@@ -261,6 +261,16 @@ tap.like(last[1], "udp geo.example.com. A NOERROR loc=JP/JP-13/Tokyo", "text log
 tap.like(last[1], "answer=192.0.2.10 boundary=Japan ecs=1.0.0.0/24", "text log: decision")
 tap.like(last[2], "tcp geo.example.com. A NOERROR", "text log: TCP")
 
+def stop_capture(p):
+    """Stop fstrm_capture (SIGINT: it closes its file), killing it if it hangs."""
+    p.send_signal(signal.SIGINT)
+    try:
+        p.wait(timeout=5 * lib.SLOW)
+    except subprocess.TimeoutExpired:
+        p.kill()
+        p.wait()
+
+
 # ---- 2. dnstap to a Unix socket read by fstrm_capture; queries only ------------------------
 if shutil.which("fstrm_capture") is None:
     tap.skip("fstrm_capture (fstrm-bin) not installed", 4)
@@ -281,12 +291,7 @@ else:
     finally:
         srv.stop(timeout=2)
     time.sleep(0.3 * lib.SLOW)
-    cap.send_signal(signal.SIGINT)
-    try:
-        cap.wait(timeout=5 * lib.SLOW)
-    except subprocess.TimeoutExpired:
-        cap.kill()
-        cap.wait()
+    stop_capture(cap)
     try:
         ctypes, msgs = read_dnstap(cap_out)
     except (OSError, ValueError) as e:
@@ -443,13 +448,6 @@ else:
     late_out = os.path.join(WORK, "late.dnstap")
     back_out = os.path.join(WORK, "back.dnstap")
 
-    def stop_capture(p):
-        p.send_signal(signal.SIGINT)
-        try:
-            p.wait(timeout=5 * lib.SLOW)
-        except subprocess.TimeoutExpired:
-            p.kill()
-            p.wait()
     srv = lib.start_geocast(config=config("  dnstap: { socket: %s, responses: false }" % late_sock),
                             zones={"example.com": ZONE})
     cap = None
