@@ -77,14 +77,7 @@ int geo_errf(char *err, size_t errlen, int code, const char *fmt, ...)
 
 /* ---- builder: location interning ------------------------------------------------------ */
 
-/* The dedup key of a location: every byte is significant (zeroed padding). */
-typedef struct {
-    char continent[3], country[3], subdivision[8];
-    uint8_t flags, source;
-    uint32_t city; /* offset in pool; 0 = "" */
-    uint32_t pad_; /* keeps the struct free of padding: it is hashed and compared bytewise */
-    double lat, lon;
-} loc_rec_t;
+typedef geo_loc_rec_t loc_rec_t;
 _Static_assert(sizeof(loc_rec_t) == 40, "loc_rec_t has padding");
 
 struct geo_builder {
@@ -149,28 +142,62 @@ static void builder_clear(geo_builder_t *b)
     memset(b, 0, sizeof(*b));
 }
 
-static uint32_t intern_str(geo_builder_t *b, const char *s, size_t len)
+geo_builder_t *geo_builder_new(uint8_t source)
 {
-    if (len == 0)
-        return 0;
-    if (len > 255)
-        len = 255;
-    if ((b->scount + 1) * 2 > b->shcap) {
-        uint32_t ncap = b->shcap * 2;
-        uint64_t *nh = xcalloc(ncap, sizeof(uint64_t));
-        for (uint32_t i = 0; i < b->shcap; i++) {
-            if (!b->shash[i])
-                continue;
-            uint32_t k = (uint32_t)(b->shash[i] >> 32) & (ncap - 1);
-            while (nh[k])
-                k = (k + 1) & (ncap - 1);
-            nh[k] = b->shash[i];
-        }
-        free(b->shash);
-        b->shash = nh;
-        b->shcap = ncap;
+    geo_builder_t *b = xmalloc(sizeof(*b));
+    builder_init(b);
+    b->source = source;
+    return b;
+}
+
+void geo_builder_free(geo_builder_t *b)
+{
+    if (b) {
+        builder_clear(b);
+        free(b);
     }
-    uint32_t h = (uint32_t)hash_bytes(s, len);
+}
+
+uint32_t geo_builder_count(const geo_builder_t *b) { return b->n; }
+
+/* Rehash an open-addressing table of (hash << 32 | value) words into ncap slots. */
+static uint64_t *rehash(uint64_t *t, uint32_t cap, uint32_t ncap)
+{
+    uint64_t *nt = xcalloc(ncap, sizeof(uint64_t));
+    for (uint32_t i = 0; i < cap; i++) {
+        if (!t[i])
+            continue;
+        uint32_t k = (uint32_t)(t[i] >> 32) & (ncap - 1);
+        while (nt[k])
+            k = (k + 1) & (ncap - 1);
+        nt[k] = t[i];
+    }
+    free(t);
+    return nt;
+}
+
+/* Room for `more` strings and locations without a rehash (load factor at most 1/2). */
+static void builder_reserve(geo_builder_t *b, size_t more)
+{
+    uint32_t cap = b->shcap;
+    while ((b->scount + more) * 2 > cap)
+        cap *= 2;
+    if (cap != b->shcap) {
+        b->shash = rehash(b->shash, b->shcap, cap);
+        b->shcap = cap;
+    }
+    cap = b->lhcap;
+    while ((b->n + more) * 2 > cap)
+        cap *= 2;
+    if (cap != b->lhcap) {
+        b->lhash = rehash(b->lhash, b->lhcap, cap);
+        b->lhcap = cap;
+    }
+}
+
+/* The pool offset of s[0..len) (1 <= len <= 255) with hash h, added if new. */
+static uint32_t intern_hashed(geo_builder_t *b, const char *s, size_t len, uint32_t h)
+{
     uint32_t k = h & (b->shcap - 1);
     while (b->shash[k]) {
         if ((uint32_t)(b->shash[k] >> 32) == h) {
@@ -192,6 +219,9 @@ static uint32_t intern_str(geo_builder_t *b, const char *s, size_t len)
     b->scount++;
     return off;
 }
+
+/* The id of location r (hash h), added if new. */
+static uint32_t loc_hashed(geo_builder_t *b, const loc_rec_t *r, uint32_t h);
 
 /* Copy an alphabetic code of exactly `want` letters, upper-cased; else leave empty. */
 static void copy_code(char *dst, const char *src, size_t want)
@@ -242,45 +272,12 @@ static inline bool loc_rec_eq(const loc_rec_t *x, const loc_rec_t *y)
 }
 _Static_assert(sizeof(loc_rec_t) == 5 * sizeof(uint64_t), "loc_rec_eq compares 5 words");
 
-uint32_t geo_builder_loc(geo_builder_t *b, const geo_loc_in_t *in)
+static uint32_t loc_hashed(geo_builder_t *b, const loc_rec_t *r, uint32_t h)
 {
-    loc_rec_t r;
-    memset(&r, 0, sizeof(r));
-    copy_code(r.continent, in->continent, 2);
-    copy_code(r.country, in->country, 2);
-    if (!r.continent[0] && r.country[0])
-        geo_country_info(r.country, NULL, NULL, r.continent);
-    copy_subdivision(r.subdivision, r.country, in->subdivision);
-    if (in->city)
-        r.city = intern_str(b, in->city, in->city_len ? in->city_len : strlen(in->city));
-    if (in->has_coords && isfinite(in->lat) && isfinite(in->lon) && fabs(in->lat) <= 90.0 &&
-        fabs(in->lon) <= 180.0) {
-        r.flags |= GEO_HAS_COORDS;
-        r.lat = in->lat;
-        r.lon = in->lon;
-    }
-    r.source = b->source;
-
-    if ((b->n + 1) * 2 > b->lhcap) {
-        uint32_t ncap = b->lhcap * 2;
-        uint64_t *nh = xcalloc(ncap, sizeof(uint64_t));
-        for (uint32_t i = 0; i < b->lhcap; i++) {
-            if (!b->lhash[i])
-                continue;
-            uint32_t k = (uint32_t)(b->lhash[i] >> 32) & (ncap - 1);
-            while (nh[k])
-                k = (k + 1) & (ncap - 1);
-            nh[k] = b->lhash[i];
-        }
-        free(b->lhash);
-        b->lhash = nh;
-        b->lhcap = ncap;
-    }
-    uint32_t h = (uint32_t)hash_bytes(&r, sizeof(r));
     uint32_t k = h & (b->lhcap - 1);
     while (b->lhash[k]) {
         uint32_t id = (uint32_t)b->lhash[k];
-        if ((uint32_t)(b->lhash[k] >> 32) == h && loc_rec_eq(&b->locs[id], &r))
+        if ((uint32_t)(b->lhash[k] >> 32) == h && loc_rec_eq(&b->locs[id], r))
             return id;
         k = (k + 1) & (b->lhcap - 1);
     }
@@ -288,17 +285,122 @@ uint32_t geo_builder_loc(geo_builder_t *b, const geo_loc_in_t *in)
         b->cap *= 2;
         b->locs = xrealloc(b->locs, (size_t)b->cap * sizeof(*b->locs));
     }
-    memcpy(&b->locs[b->n], &r, sizeof(r));
+    memcpy(&b->locs[b->n], r, sizeof(*r));
     b->lhash[k] = (uint64_t)h << 32 | b->n;
     return b->n++;
 }
 
+void geo_builder_prep(const geo_builder_t *b, const geo_loc_in_t *in, geo_loc_prep_t *p)
+{
+    loc_rec_t *r = &p->r;
+    memset(r, 0, sizeof(*r));
+    copy_code(r->continent, in->continent, 2);
+    copy_code(r->country, in->country, 2);
+    if (!r->continent[0] && r->country[0])
+        geo_country_info(r->country, NULL, NULL, r->continent);
+    copy_subdivision(r->subdivision, r->country, in->subdivision);
+    p->city = in->city;
+    p->city_len = 0;
+    if (in->city) {
+        /* a C string in the table: cut at a NUL inside the given length */
+        size_t len = in->city_len ? strnlen(in->city, in->city_len) : strlen(in->city);
+        p->city_len = (uint32_t)(len > 255 ? 255 : len);
+    }
+    if (in->has_coords && isfinite(in->lat) && isfinite(in->lon) && fabs(in->lat) <= 90.0 &&
+        fabs(in->lon) <= 180.0) {
+        r->flags |= GEO_HAS_COORDS;
+        r->lat = in->lat;
+        r->lon = in->lon;
+    }
+    r->source = b->source;
+}
+
+/*
+ * The tables are several MB and probed at random, so each probe is a cache miss. Done
+ * one location at a time the misses come one after another (three per location: the
+ * string slot, the location slot, the location compared); here each stage first starts
+ * the loads for the whole batch (prefetch) and the next stage uses them.
+ */
+void geo_builder_locs(geo_builder_t *b, geo_loc_prep_t *p, size_t n, uint32_t *ids)
+{
+    builder_reserve(b, n);
+    for (size_t i = 0; i < n; i++) { /* city names: hash, load their slots */
+        if (p[i].city_len) {
+            p[i].h = (uint32_t)hash_bytes(p[i].city, p[i].city_len);
+            __builtin_prefetch(&b->shash[p[i].h & (b->shcap - 1)]);
+        }
+    }
+    for (size_t i = 0; i < n; i++) { /* the first slot with the same hash: load its string */
+        p[i].cand = 0;
+        if (!p[i].city_len)
+            continue;
+        for (uint32_t k = p[i].h & (b->shcap - 1); b->shash[k]; k = (k + 1) & (b->shcap - 1)) {
+            if ((uint32_t)(b->shash[k] >> 32) == p[i].h) {
+                p[i].cand = (uint32_t)b->shash[k];
+                __builtin_prefetch(b->pool + p[i].cand);
+                break;
+            }
+        }
+    }
+    for (size_t i = 0; i < n; i++) { /* intern the names; hash the records, load their slots */
+        if (p[i].city_len) {
+            const char *t = b->pool + p[i].cand;
+            if (p[i].cand && memcmp(t, p[i].city, p[i].city_len) == 0 && t[p[i].city_len] == '\0')
+                p[i].r.city = p[i].cand;
+            else
+                p[i].r.city = intern_hashed(b, p[i].city, p[i].city_len, p[i].h);
+        }
+        p[i].h = (uint32_t)hash_bytes(&p[i].r, sizeof(p[i].r));
+        __builtin_prefetch(&b->lhash[p[i].h & (b->lhcap - 1)]);
+    }
+    for (size_t i = 0; i < n; i++) { /* the first location with the same hash: load it */
+        p[i].cand = 0;
+        for (uint32_t k = p[i].h & (b->lhcap - 1); b->lhash[k]; k = (k + 1) & (b->lhcap - 1)) {
+            if ((uint32_t)(b->lhash[k] >> 32) == p[i].h) {
+                p[i].cand = (uint32_t)b->lhash[k];
+                __builtin_prefetch(&b->locs[p[i].cand]);
+                break;
+            }
+        }
+    }
+    for (size_t i = 0; i < n; i++) {
+        if (p[i].cand && loc_rec_eq(&b->locs[p[i].cand], &p[i].r))
+            ids[i] = p[i].cand;
+        else /* new, a collision, or added by an earlier entry of this batch */
+            ids[i] = loc_hashed(b, &p[i].r, p[i].h);
+    }
+}
+
+uint32_t geo_builder_loc(geo_builder_t *b, const geo_loc_in_t *in)
+{
+    geo_loc_prep_t p;
+    uint32_t id;
+    geo_builder_prep(b, in, &p);
+    geo_builder_locs(b, &p, 1, &id);
+    return id;
+}
+
 /* ---- subdivision midpoints ------------------------------------------------------------ */
 
-static int cmp_sub_idx(const void *a, const void *b, void *ctx)
+/* Sort keys: a subdivision code as a big-endian number (so that the numbers sort as the
+ * codes do with strcmp), then the location id. */
+typedef struct {
+    uint64_t code;
+    uint32_t id;
+} sub_key_t;
+
+static int cmp_sub_key(const void *a, const void *b)
 {
-    const loc_rec_t *locs = ctx;
-    return strcmp(locs[*(const uint32_t *)a].subdivision, locs[*(const uint32_t *)b].subdivision);
+    const sub_key_t *x = a, *y = b;
+    if (x->code != y->code)
+        return x->code < y->code ? -1 : 1;
+    return x->id < y->id ? -1 : x->id > y->id;
+}
+
+static int cmp_u64(const void *a, const void *b)
+{
+    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+    return x < y ? -1 : x > y;
 }
 
 /* Midpoint of a subdivision: the normalized mean of the unit vectors of its distinct
@@ -306,21 +408,27 @@ static int cmp_sub_idx(const void *a, const void *b, void *ctx)
  * the antimeridian where a plain mean of longitudes does not. */
 static void build_subdivisions(geo_db_t *db, const geo_builder_t *b)
 {
-    uint32_t *idx = xmalloc(((size_t)b->n + 1) * sizeof(uint32_t));
+    _Static_assert(sizeof(b->locs[0].subdivision) == sizeof(uint64_t), "code fits a word");
+    sub_key_t *idx = xmalloc(((size_t)b->n + 1) * sizeof(sub_key_t));
     uint32_t n = 0;
     for (uint32_t id = 1; id < b->n; id++) {
-        if (b->locs[id].subdivision[0] && (b->locs[id].flags & GEO_HAS_COORDS))
-            idx[n++] = id;
+        if (b->locs[id].subdivision[0] && (b->locs[id].flags & GEO_HAS_COORDS)) {
+            uint64_t code = 0;
+            for (size_t k = 0; k < sizeof(b->locs[id].subdivision); k++)
+                code = code << 8 | (uint8_t)b->locs[id].subdivision[k];
+            idx[n++] = (sub_key_t){.code = code, .id = id};
+        }
     }
-    qsort_r(idx, n, sizeof(uint32_t), cmp_sub_idx, b->locs);
+    qsort(idx, n, sizeof(sub_key_t), cmp_sub_key);
     db->subs = xcalloc((size_t)n + 1, sizeof(geo_subdiv_t));
     db->nsubs = 0;
     for (uint32_t i = 0; i < n;) {
-        const char *code = b->locs[idx[i]].subdivision;
+        const char *code = b->locs[idx[i].id].subdivision;
         double x = 0, y = 0, z = 0;
         uint32_t j = i;
-        for (; j < n && strcmp(b->locs[idx[j]].subdivision, code) == 0; j++) {
-            double la = b->locs[idx[j]].lat * M_PI / 180.0, lo = b->locs[idx[j]].lon * M_PI / 180.0;
+        for (; j < n && idx[j].code == idx[i].code; j++) {
+            const loc_rec_t *r = &b->locs[idx[j].id];
+            double la = r->lat * M_PI / 180.0, lo = r->lon * M_PI / 180.0;
             x += cos(la) * cos(lo);
             y += cos(la) * sin(lo);
             z += sin(la);
@@ -350,15 +458,6 @@ const geo_subdiv_t *geo_db_subdiv(const geo_db_t *db, const char *code)
 
 /* ---- load ----------------------------------------------------------------------------- */
 
-static int cmp_use(const void *a, const void *b, void *ctx)
-{
-    const uint32_t *count = ctx;
-    uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
-    if (count[x] != count[y])
-        return count[x] > count[y] ? -1 : 1;
-    return x < y ? -1 : x > y;
-}
-
 /* Renumber the locations 1 .. n-1 by how many ranges use them, most used first, so that
  * the locations most lookups end on share a few cache lines (GeoLite2 City: the first
  * 4,096 of 158,127 locations, 160 KiB, hold half of the ranges), and so that most fit in
@@ -366,15 +465,15 @@ static int cmp_use(const void *a, const void *b, void *ctx)
 static uint32_t *number_by_use(geo_rl4_t *r4, geo_rl6_t *r6, uint32_t n)
 {
     uint32_t *count = xcalloc(n, sizeof(uint32_t));
-    uint32_t *order = xmalloc((size_t)n * sizeof(uint32_t));
+    uint64_t *order = xmalloc((size_t)n * sizeof(uint64_t)); /* ~count << 32 | id */
     uint32_t *newid = xmalloc((size_t)n * sizeof(uint32_t));
     geo_rl_count(r4, r6, count, n);
     for (uint32_t id = 0; id < n; id++)
-        order[id] = id;
-    if (n > 1)
-        qsort_r(order + 1, n - 1, sizeof(uint32_t), cmp_use, count);
+        order[id] = (uint64_t)(UINT32_MAX - count[id]) << 32 | id;
+    if (n > 1) /* most used first, then by id; id 0 (unknown) stays first */
+        qsort(order + 1, n - 1, sizeof(uint64_t), cmp_u64);
     for (uint32_t k = 0; k < n; k++)
-        newid[order[k]] = k;
+        newid[(uint32_t)order[k]] = k;
     geo_rl_renumber(r4, r6, newid, n);
     free(order);
     free(count);

@@ -114,8 +114,40 @@ typedef struct {
     bool has_coords;
 } geo_loc_in_t;
 
+/* A stand-alone builder (geo_db_load() keeps its own), for tests: its locations are
+ * tagged with `source`. */
+geo_builder_t *geo_builder_new(uint8_t source);
+void geo_builder_free(geo_builder_t *b);
+/* Number of ids handed out so far, counting id 0 (unknown). */
+uint32_t geo_builder_count(const geo_builder_t *b);
+
 /* Intern a location for the current source; returns its id (>= 1). Aborts on OOM. */
 uint32_t geo_builder_loc(geo_builder_t *b, const geo_loc_in_t *in);
+
+/* The dedup key of a location: every byte is significant (zeroed padding). */
+typedef struct {
+    char continent[3], country[3], subdivision[8];
+    uint8_t flags, source;
+    uint32_t city; /* offset in the builder's string pool; 0 = "" */
+    uint32_t pad_; /* keeps the struct free of padding: it is hashed and compared bytewise */
+    double lat, lon;
+} geo_loc_rec_t;
+
+/* A location made ready for geo_builder_locs(); its city is not interned yet. */
+typedef struct {
+    geo_loc_rec_t r;
+    const char *city; /* must stay valid until geo_builder_locs() */
+    uint32_t city_len;
+    uint32_t h, cand; /* scratch */
+} geo_loc_prep_t;
+
+/*
+ * Batched interning, for loaders with many locations: geo_builder_prep() normalizes the
+ * fields without touching the builder's tables; geo_builder_locs() then interns n of them
+ * (ids[i] as geo_builder_loc() would return), overlapping the tables' cache misses.
+ */
+void geo_builder_prep(const geo_builder_t *b, const geo_loc_in_t *in, geo_loc_prep_t *p);
+void geo_builder_locs(geo_builder_t *b, geo_loc_prep_t *p, size_t n, uint32_t *ids);
 
 /* Format "msg" into err (if errlen), returning code. */
 ATTR_PRINTF(4, 5) int geo_errf(char *err, size_t errlen, int code, const char *fmt, ...);

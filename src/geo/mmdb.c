@@ -32,24 +32,38 @@ typedef struct {
 enum { FV_MISSING = 0, FV_STR, FV_NUM };
 
 enum { F_CONTINENT, F_COUNTRY, F_COUNTRY2, F_SUBDIV, F_CITY, F_LAT, F_LON, F_COUNT };
-#define FCACHE_SIZE 1024
+#define FCACHE_SIZE 1024 /* per field; bigger measured no faster for cities */
 
 typedef struct {
     uint32_t key; /* offset + 1 of the value the path's first key led to */
     fval_t v;
 } fcache_t;
 
+#define KEYCACHE_BITS 8
+
+typedef struct {
+    uint32_t off; /* offset + 1 of a top-level key string; 0 = empty */
+    uint32_t group;
+} keyslot_t;
+
 typedef struct {
     MMDB_s *mmdb;
     const uint8_t *d; /* data section */
     uint32_t dsize;
     const char *const *paths[F_COUNT];
-    size_t key0len[F_COUNT];
-    fcache_t *fcache; /* F_COUNT * FCACHE_SIZE */
+    size_t key0len[F_COUNT], key1len[F_COUNT];
+    unsigned group[F_COUNT];     /* the fields whose path starts with the same key as f's */
+    fcache_t *fcache;            /* F_COUNT * FCACHE_SIZE, by the offset of the value the
+                                    path's first key led to */
+    keyslot_t keys[1u << KEYCACHE_BITS];
     geo_builder_t *b;
     cache_slot_t *cache;
     uint32_t ccap, cn;
-    uint32_t last_off, last_loc;
+    /* per leaf batch: each leaf's location or PENDING | new record; the new records, their
+     * cache slots and their ids */
+    uint32_t *val;
+    geo_loc_prep_t *prep;
+    uint32_t *pslot, *ids;
     const char *path;
     char *err;
     size_t errlen;
@@ -262,6 +276,73 @@ static int bad_record(mm_ctx_t *c, uint32_t off)
                     c->path, off);
 }
 
+/*
+ * Follow several paths that share their first component (location.latitude and
+ * location.longitude) through the map at off in one pass, rather than one pass each.
+ * `need` holds the fields still to find.
+ */
+static int follow_group(const mm_ctx_t *c, uint32_t off, unsigned need, fval_t fv[F_COUNT])
+{
+    dval_t v;
+    if (resolve(c, &off, &v) < 0)
+        return -1;
+    if (v.type != T_MAP)
+        return 0;
+    off = v.off;
+    for (uint32_t k = 0; k < v.size && need; k++) {
+        dval_t key;
+        if (resolve(c, &off, &key) < 0)
+            return -1;
+        for (int f = 0; f < F_COUNT; f++) {
+            if (!(need & 1u << f) || !key_is(c, &key, c->paths[f][1], c->key1len[f]))
+                continue;
+            if (follow(c, off, c->paths[f], 2, &fv[f]) < 0)
+                return -1;
+            need &= ~(1u << f);
+        }
+        if (skip(c, &off, 0) < 0)
+            return -1;
+    }
+    return 0;
+}
+
+/*
+ * Read a top-level key at *off and set *group to the fields whose path starts with it.
+ * Keys that repeat are pointers to one copy of the string (the writer shares them), so
+ * the answer is cached by the string's offset: most keys cost one control byte.
+ */
+static int top_key(mm_ctx_t *c, uint32_t *off, unsigned *group)
+{
+    uint32_t at = *off;
+    dval_t key;
+    if (dec(c, off, &key) < 0)
+        return -1;
+    if (key.type == T_PTR)
+        at = key.off;
+    keyslot_t *slot = &c->keys[(at * 2654435761u) >> (32 - KEYCACHE_BITS)];
+    if (slot->off == at + 1) {
+        *group = slot->group;
+        return 0;
+    }
+    if (key.type == T_PTR) {
+        uint32_t t = key.off;
+        if (dec(c, &t, &key) < 0)
+            return -1;
+    }
+    if (key.type != T_STR)
+        return -1;
+    *group = 0;
+    for (int f = 0; f < F_COUNT; f++) {
+        if (c->paths[f] && key_is(c, &key, c->paths[f][0], c->key0len[f])) {
+            *group = c->group[f];
+            break;
+        }
+    }
+    slot->off = at + 1;
+    slot->group = *group;
+    return 0;
+}
+
 /* Fill fv[F_*] from the record at data offset `rec`. */
 static int read_fields(mm_ctx_t *c, uint32_t rec, fval_t fv[F_COUNT])
 {
@@ -274,34 +355,47 @@ static int read_fields(mm_ctx_t *c, uint32_t rec, fval_t fv[F_COUNT])
         return 0; /* not a map: every field missing */
     off = top.off;
     for (uint32_t k = 0; k < top.size; k++) {
-        dval_t key;
-        if (resolve(c, &off, &key) < 0 || key.type != T_STR)
+        unsigned group = 0, missed = 0;
+        if (top_key(c, &off, &group) < 0)
             return bad_record(c, rec);
         uint32_t voff = off;
+        uint32_t target = 0;
+        if (group) { /* cache by the offset of the (pointed-to) sub-map */
+            uint32_t t = voff;
+            dval_t pv;
+            if (dec(c, &t, &pv) < 0)
+                return bad_record(c, rec);
+            target = pv.type == T_PTR ? pv.off : voff;
+        }
         for (int f = 0; f < F_COUNT; f++) {
-            const char *const *p = c->paths[f];
-            if (!p || !key_is(c, &key, p[0], c->key0len[f]))
+            if (!(group & 1u << f))
                 continue;
+            const char *const *p = c->paths[f];
             if (!p[1]) { /* one-component path: the value itself */
                 if (follow(c, voff, p, 1, &fv[f]) < 0)
                     return bad_record(c, rec);
                 continue;
             }
-            /* cache by the offset of the (pointed-to) sub-map */
-            uint32_t t = voff;
-            dval_t pv;
-            if (dec(c, &t, &pv) < 0)
-                return bad_record(c, rec);
-            uint32_t target = pv.type == T_PTR ? pv.off : voff;
             fcache_t *slot = &c->fcache[f * FCACHE_SIZE + ((target * 2654435761u) >> 22)];
-            if (slot->key == target + 1) {
+            if (slot->key == target + 1)
                 fv[f] = slot->v;
-                continue;
-            }
-            if (follow(c, voff, p, 1, &fv[f]) < 0)
+            else
+                missed |= 1u << f;
+        }
+        if (missed & (missed - 1)) {
+            if (follow_group(c, voff, missed, fv) < 0)
                 return bad_record(c, rec);
-            slot->key = target + 1;
-            slot->v = fv[f];
+        } else if (missed) {
+            int f = __builtin_ctz(missed);
+            if (follow(c, voff, c->paths[f], 1, &fv[f]) < 0)
+                return bad_record(c, rec);
+        }
+        for (int f = 0; f < F_COUNT; f++) {
+            if (missed & 1u << f) {
+                fcache_t *slot = &c->fcache[f * FCACHE_SIZE + ((target * 2654435761u) >> 22)];
+                slot->key = target + 1;
+                slot->v = fv[f];
+            }
         }
         if (skip(c, &off, 0) < 0)
             return bad_record(c, rec);
@@ -334,7 +428,8 @@ static void str_of(const fval_t *v, char *buf, size_t cap)
     }
 }
 
-static int decode(mm_ctx_t *c, uint32_t rec, uint32_t *loc)
+/* Read the record at data offset rec into a location ready to intern. */
+static int decode(mm_ctx_t *c, uint32_t rec, geo_loc_prep_t *p)
 {
     fval_t fv[F_COUNT];
     int rc = read_fields(c, rec, fv);
@@ -348,14 +443,14 @@ static int decode(mm_ctx_t *c, uint32_t rec, uint32_t *loc)
         str_of(&fv[F_COUNTRY2], ctry, sizeof(ctry));
     str_of(&fv[F_SUBDIV], sub, sizeof(sub));
     if (fv[F_CITY].kind == FV_STR && fv[F_CITY].len) {
-        in.city = fv[F_CITY].str;
+        in.city = fv[F_CITY].str; /* in the mapping: valid until MMDB_close() */
         in.city_len = fv[F_CITY].len;
     }
     in.continent = cont;
     in.country = ctry;
     in.subdivision = sub;
     in.has_coords = num_of(&fv[F_LAT], &in.lat) && num_of(&fv[F_LON], &in.lon);
-    *loc = geo_builder_loc(c->b, &in);
+    geo_builder_prep(c->b, &in, p);
     return 0;
 }
 
@@ -364,48 +459,26 @@ static inline uint32_t cache_home(const mm_ctx_t *c, uint32_t key)
     return (uint32_t)((key * 0x9E3779B97F4A7C15ull) >> 32) & (c->ccap - 1);
 }
 
-/* Location id of a data record, decoded once per distinct record. */
-static int record_loc(mm_ctx_t *c, MMDB_entry_s *entry, uint32_t *loc)
+/* Room in the record cache for `more` records without a rehash (load at most 3/4). */
+static void cache_reserve(mm_ctx_t *c, size_t more)
 {
-    if (entry->offset + 1 == c->last_off) { /* neighbouring networks often share a record */
-        *loc = c->last_loc;
-        return 0;
+    uint32_t ncap = c->ccap ? c->ccap : 4096;
+    while ((c->cn + more) * 4 > (size_t)ncap * 3)
+        ncap *= 2;
+    if (ncap == c->ccap)
+        return;
+    cache_slot_t *nc = xcalloc(ncap, sizeof(*nc));
+    for (uint32_t i = 0; i < c->ccap; i++) {
+        if (!c->cache[i].off)
+            continue;
+        uint32_t k = (uint32_t)((c->cache[i].off * 0x9E3779B97F4A7C15ull) >> 32) & (ncap - 1);
+        while (nc[k].off)
+            k = (k + 1) & (ncap - 1);
+        nc[k] = c->cache[i];
     }
-    if ((c->cn + 1) * 4 > c->ccap * 3) {
-        uint32_t ncap = c->ccap ? c->ccap * 2 : 4096;
-        cache_slot_t *nc = xcalloc(ncap, sizeof(*nc));
-        for (uint32_t i = 0; i < c->ccap; i++) {
-            if (!c->cache[i].off)
-                continue;
-            uint32_t k = (uint32_t)((c->cache[i].off * 0x9E3779B97F4A7C15ull) >> 32) & (ncap - 1);
-            while (nc[k].off)
-                k = (k + 1) & (ncap - 1);
-            nc[k] = c->cache[i];
-        }
-        free(c->cache);
-        c->cache = nc;
-        c->ccap = ncap;
-    }
-    uint32_t key = entry->offset + 1;
-    uint32_t k = cache_home(c, key);
-    while (c->cache[k].off) {
-        if (c->cache[k].off == key) {
-            *loc = c->cache[k].loc;
-            c->last_off = key;
-            c->last_loc = *loc;
-            return 0;
-        }
-        k = (k + 1) & (c->ccap - 1);
-    }
-    int rc = decode(c, entry->offset, loc);
-    if (rc < 0)
-        return rc;
-    c->cache[k].off = key;
-    c->cache[k].loc = *loc;
-    c->last_off = key;
-    c->last_loc = *loc;
-    c->cn++;
-    return 0;
+    free(c->cache);
+    c->cache = nc;
+    c->ccap = ncap;
 }
 
 /* A leaf of the search tree waiting for its location: [s, e], data offset + 1 or 0. */
@@ -416,27 +489,51 @@ typedef struct {
 
 #define LEAF_BATCH 4096
 #define LEAF_AHEAD 16
+#define PENDING 0x80000000u /* a record cache value: index into the batch's new records */
 
 /*
  * Resolve a batch of leaves, in address order, into the range lists. The record cache
- * is a few MB probed at random (3.4 M leaves in GeoLite2 City), so each probe is a cache
+ * is a few MB probed at random (3.7 M leaves in GeoLite2 City), so each probe is a cache
  * miss: prefetching the slot (and the record) LEAF_AHEAD leaves ahead overlaps them.
+ * Records seen for the first time are decoded, then interned together at the end of the
+ * batch (geo_builder_locs() overlaps the misses of its tables too).
  */
 static int flush_leaves(mm_ctx_t *c, const leaf_t *lv, size_t n, unsigned bits, geo_rl4_t *v4,
                         geo_rl6_t *v6)
 {
+    uint32_t *val = c->val, np = 0, last_off = 0, last_val = 0;
+    if (c->cn + n >= PENDING)
+        return geo_errf(c->err, c->errlen, ERR_LIMIT, "%s: too many data records", c->path);
+    cache_reserve(c, n);
     for (size_t i = 0; i < n; i++) {
-        if (i + LEAF_AHEAD < n && lv[i + LEAF_AHEAD].off && c->ccap) {
+        if (i + LEAF_AHEAD < n && lv[i + LEAF_AHEAD].off) {
             __builtin_prefetch(&c->cache[cache_home(c, lv[i + LEAF_AHEAD].off)]);
             __builtin_prefetch(c->d + lv[i + LEAF_AHEAD].off - 1);
         }
-        uint32_t loc = 0;
-        if (lv[i].off) {
-            MMDB_entry_s entry = {.mmdb = c->mmdb, .offset = lv[i].off - 1};
-            int rc = record_loc(c, &entry, &loc);
+        uint32_t key = lv[i].off;
+        if (!key || key == last_off) { /* neighbouring networks often share a record */
+            val[i] = key ? last_val : GEO_LOC_UNKNOWN;
+            continue;
+        }
+        uint32_t k = cache_home(c, key);
+        while (c->cache[k].off && c->cache[k].off != key)
+            k = (k + 1) & (c->ccap - 1);
+        if (!c->cache[k].off) { /* a record not seen yet */
+            int rc = decode(c, key - 1, &c->prep[np]);
             if (rc < 0)
                 return rc;
+            c->pslot[np] = k;
+            c->cache[k] = (cache_slot_t){.off = key, .loc = PENDING | np++};
+            c->cn++;
         }
+        val[i] = last_val = c->cache[k].loc;
+        last_off = key;
+    }
+    geo_builder_locs(c->b, c->prep, np, c->ids);
+    for (uint32_t j = 0; j < np; j++)
+        c->cache[c->pslot[j]].loc = c->ids[j];
+    for (size_t i = 0; i < n; i++) {
+        uint32_t loc = val[i] & PENDING ? c->ids[val[i] & ~PENDING] : val[i];
         geo_u128 s = lv[i].s, e = lv[i].e;
         if (bits == 32) {
             geo_rl4_push(v4, (uint32_t)s, loc);
@@ -523,11 +620,19 @@ static int walk_leaves(mm_ctx_t *c, geo_rl4_t *v4, geo_rl6_t *v6, leaf_t *lv, si
 static int walk_tree(mm_ctx_t *c, geo_rl4_t *v4, geo_rl6_t *v6)
 {
     leaf_t *lv = xmalloc(LEAF_BATCH * sizeof(leaf_t));
+    c->val = xmalloc(LEAF_BATCH * sizeof(uint32_t));
+    c->prep = xmalloc(LEAF_BATCH * sizeof(geo_loc_prep_t));
+    c->pslot = xmalloc(LEAF_BATCH * sizeof(uint32_t));
+    c->ids = xmalloc(LEAF_BATCH * sizeof(uint32_t));
     size_t nl = 0;
     int rc = walk_leaves(c, v4, v6, lv, &nl);
     if (rc == 0)
         rc = flush_leaves(c, lv, nl, c->mmdb->metadata.ip_version == 6 ? 128 : 32, v4, v6);
     free(lv);
+    free(c->val);
+    free(c->prep);
+    free(c->pslot);
+    free(c->ids);
     return rc;
 }
 
@@ -564,6 +669,13 @@ int geo_mmdb_read(geo_builder_t *b, const geo_source_t *src, geo_rl4_t *v4, geo_
             if (c.paths[i] && !c.paths[i][0])
                 c.paths[i] = NULL;
             c.key0len[i] = c.paths[i] ? strlen(c.paths[i][0]) : 0;
+            c.key1len[i] = c.paths[i] && c.paths[i][1] ? strlen(c.paths[i][1]) : 0;
+        }
+        for (int i = 0; i < F_COUNT; i++) {
+            for (int j = 0; j < F_COUNT && c.paths[i]; j++) {
+                if (c.paths[j] && strcmp(c.paths[i][0], c.paths[j][0]) == 0)
+                    c.group[i] |= 1u << j;
+            }
         }
         c.fcache = xcalloc((size_t)F_COUNT * FCACHE_SIZE, sizeof(fcache_t));
         rc = walk_tree(&c, v4, v6);
