@@ -6,7 +6,9 @@
 # Usage: perl tests/data/geo/gen-mmdb.pl OUTDIR
 # Writes OUTDIR/geo-city.mmdb (GeoIP2 City schema, IPv6 tree with IPv4 aliases),
 #        OUTDIR/geo-flat.mmdb (flat ip-location-db style schema, float coordinates),
-#        OUTDIR/geo-v4.mmdb   (IPv4-only tree, City schema).
+#        OUTDIR/geo-v4.mmdb   (IPv4-only tree, City schema),
+#        OUTDIR/geo-city-28.mmdb and geo-city-32.mmdb (geo-city.mmdb with 28- and
+#        32-bit records instead of 24).
 use strict;
 use warnings;
 use MaxMind::DB::Writer::Tree;
@@ -56,11 +58,11 @@ sub city_rec {
 }
 
 sub write_db {
-    my ($file, $ipv, $dbtype, $nets, $t) = @_;
+    my ($file, $ipv, $dbtype, $nets, $t, $rs) = @_;
     $t //= \%types;
     my $tree = MaxMind::DB::Writer::Tree->new(
         ip_version               => $ipv,
-        record_size              => 24,
+        record_size              => $rs // 24,
         database_type            => $dbtype,
         languages                => ['en'],
         description              => { en => 'geocast unit test data' },
@@ -80,7 +82,7 @@ sub write_db {
 
 my $la = city_rec(cont => 'NA', cc => 'US', subs => ['CA'], city => 'Los Angeles', lat => 34.0522, lon => -118.2437);
 
-write_db("$out/geo-city.mmdb", 6, 'GeoIP2-City', [
+my @city_nets = (
     [ '1.0.0.0/8',     city_rec(cont => 'OC', cc => 'AU', lat => -33.494, lon => 143.2104) ],   # no city
     [ '1.2.0.0/16',    $la ],
     [ '1.2.3.0/24',    city_rec(cont => 'NA', cc => 'US', subs => ['NY'], city => 'New York', lat => 40.7128, lon => -74.006) ],
@@ -97,7 +99,11 @@ write_db("$out/geo-city.mmdb", 6, 'GeoIP2-City', [
     [ '2a00:1000:1::/48', city_rec(cont => 'EU', cc => 'FR', subs => ['IDF'], city => 'Paris', lat => 48.8566, lon => 2.3522) ],
     [ '2600::/12',        city_rec(cont => 'NA', cc => 'US', lat => 37.751, lon => -97.822) ],
     [ '2600:1000::/28',   city_rec(cont => 'NA', cc => 'US', subs => ['CA'], city => 'San Jose', lat => 37.3382, lon => -121.8863) ],
-]);
+);
+write_db("$out/geo-city.mmdb", 6, 'GeoIP2-City', \@city_nets);
+# the same tree with the format's two other record sizes (the search tree reader's cases)
+write_db("$out/geo-city-28.mmdb", 6, 'GeoIP2-City', \@city_nets, undef, 28);
+write_db("$out/geo-city-32.mmdb", 6, 'GeoIP2-City', \@city_nets, undef, 32);
 
 write_db("$out/geo-flat.mmdb", 6, 'ip-location-db-test', [
     [ '1.2.3.0/24',       { country_code => 'NL', city => 'Amsterdam', latitude => 52.37, longitude => 4.89 } ],

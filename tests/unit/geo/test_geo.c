@@ -668,6 +668,19 @@ int main(void)
         test_reduce(db);
         geo_db_free(db);
     }
+    /* the same networks with 28- and 32-bit search tree records read the same */
+    for (int rs = 28; rs <= 32; rs += 4) {
+        char p[sizeof(dir) + 32];
+        snprintf(p, sizeof(p), "%s/geo-city-%d.mmdb", dir, rs);
+        geo_db_t *d = load1(p);
+        ok(d != NULL, "%d-bit records: loads", rs);
+        if (d) {
+            test_city(d);
+            test_aliases(d);
+            test_walk(d, rs == 28 ? "city mmdb, 28-bit records" : "city mmdb, 32-bit records");
+            geo_db_free(d);
+        }
+    }
     test_precedence();
     test_v4_only();
     test_csv();
