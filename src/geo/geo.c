@@ -397,10 +397,32 @@ static int cmp_sub_key(const void *a, const void *b)
     return x->id < y->id ? -1 : x->id > y->id;
 }
 
-static int cmp_u64(const void *a, const void *b)
+/* Sort v[0..n) by the top 32 bits of each word, keeping the order of equal ones: an LSD
+ * radix sort, a byte per pass (qsort took 20 ms for GeoLite2 City's 158k locations). */
+static void sort_by_high_word(uint64_t *v, size_t n)
 {
-    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
-    return x < y ? -1 : x > y;
+    uint64_t *tmp = xmalloc(n * sizeof(uint64_t)), *src = v, *dst = tmp;
+    for (unsigned shift = 32; shift < 64; shift += 8) {
+        size_t pos[256] = {0};
+        for (size_t i = 0; i < n; i++)
+            pos[(src[i] >> shift) & 0xff]++;
+        if (pos[(src[0] >> shift) & 0xff] == n)
+            continue; /* every word has this byte: nothing moves */
+        size_t sum = 0;
+        for (unsigned d = 0; d < 256; d++) {
+            size_t c = pos[d];
+            pos[d] = sum;
+            sum += c;
+        }
+        for (size_t i = 0; i < n; i++)
+            dst[pos[(src[i] >> shift) & 0xff]++] = src[i];
+        uint64_t *t = src;
+        src = dst;
+        dst = t;
+    }
+    if (src != v)
+        memcpy(v, src, n * sizeof(uint64_t));
+    free(tmp);
 }
 
 /* Midpoint of a subdivision: the normalized mean of the unit vectors of its distinct
@@ -471,7 +493,7 @@ static uint32_t *number_by_use(geo_rl4_t *r4, geo_rl6_t *r6, uint32_t n)
     for (uint32_t id = 0; id < n; id++)
         order[id] = (uint64_t)(UINT32_MAX - count[id]) << 32 | id;
     if (n > 1) /* most used first, then by id; id 0 (unknown) stays first */
-        qsort(order + 1, n - 1, sizeof(uint64_t), cmp_u64);
+        sort_by_high_word(order + 1, n - 1);
     for (uint32_t k = 0; k < n; k++)
         newid[(uint32_t)order[k]] = k;
     geo_rl_renumber(r4, r6, newid, n);
@@ -614,21 +636,28 @@ int geo_db_reduce(geo_db_t **out, const geo_db_t *db, unsigned keep, char *err, 
     builder_init(&b);
     uint32_t *newid = xmalloc((size_t)db->nlocs * sizeof(uint32_t));
     newid[0] = GEO_LOC_UNKNOWN;
-    for (uint32_t id = 1; id < db->nlocs; id++) {
-        const geo_location_t *l = &db->locs[id];
-        geo_loc_in_t in = {.continent = l->continent, .country = l->country};
-        if (keep & GEO_KEEP_SUBDIVISION)
-            in.subdivision = l->subdivision;
-        if ((keep & GEO_KEEP_CITY) && l->city[0])
-            in.city = l->city;
-        if ((keep & GEO_KEEP_COORDS) && (l->flags & GEO_HAS_COORDS)) {
-            in.has_coords = true;
-            in.lat = l->lat;
-            in.lon = l->lon;
+    enum { BATCH = 4096 };
+    geo_loc_prep_t *prep = xmalloc(BATCH * sizeof(*prep));
+    for (uint32_t id0 = 1; id0 < db->nlocs; id0 += BATCH) {
+        uint32_t n = db->nlocs - id0 < BATCH ? db->nlocs - id0 : BATCH;
+        for (uint32_t i = 0; i < n; i++) {
+            const geo_location_t *l = &db->locs[id0 + i];
+            geo_loc_in_t in = {.continent = l->continent, .country = l->country};
+            if (keep & GEO_KEEP_SUBDIVISION)
+                in.subdivision = l->subdivision;
+            if ((keep & GEO_KEEP_CITY) && l->city[0])
+                in.city = l->city;
+            if ((keep & GEO_KEEP_COORDS) && (l->flags & GEO_HAS_COORDS)) {
+                in.has_coords = true;
+                in.lat = l->lat;
+                in.lon = l->lon;
+            }
+            geo_builder_prep(&b, &in, &prep[i]);
+            prep[i].r.source = l->source;
         }
-        b.source = l->source;
-        newid[id] = geo_builder_loc(&b, &in);
+        geo_builder_locs(&b, prep, n, &newid[id0]);
     }
+    free(prep);
     const geo_map_t *m = &db->map;
     geo_rl4_t r4 = {0};
     geo_rl6_t r6 = {0};
