@@ -524,11 +524,12 @@ static int read_source(geo_builder_t *b, const geo_source_t *src, geo_rl4_t *v4,
  * from the builder's locations or copy them from `subs_from`.
  */
 static int db_finish(geo_db_t **out, geo_builder_t *b, geo_rl4_t *acc4, geo_rl6_t *acc6,
-                     const geo_db_t *subs_from, char *err, size_t errlen)
+                     const geo_db_t *subs_from, bool index, char *err, size_t errlen)
 {
     uint32_t *newid = number_by_use(acc4, acc6, b->n);
     geo_db_t *db = xcalloc(1, sizeof(*db));
-    if (geo_map_init(&db->map, acc4, acc6) < 0) {
+    geo_map_init_ranges(&db->map, acc4, acc6);
+    if (index && geo_map_index(&db->map) < 0) {
         free(newid);
         free(db);
         builder_clear(b);
@@ -566,7 +567,23 @@ static int db_finish(geo_db_t **out, geo_builder_t *b, geo_rl4_t *acc4, geo_rl6_
     return 0;
 }
 
+int geo_db_index(geo_db_t *db, char *err, size_t errlen)
+{
+    if (db->map.x4.root)
+        return 0;
+    if (geo_map_index(&db->map) < 0)
+        return geo_errf(err, errlen, ERR_LIMIT,
+                        "geoip: the networks nest too deeply for the lookup index");
+    return 0;
+}
+
 int geo_db_load(geo_db_t **out, const geo_source_t *srcs, size_t n, char *err, size_t errlen)
+{
+    return geo_db_load_opts(out, srcs, n, 0, err, errlen);
+}
+
+int geo_db_load_opts(geo_db_t **out, const geo_source_t *srcs, size_t n, unsigned flags,
+                     char *err, size_t errlen)
 {
     if (err && errlen)
         err[0] = '\0';
@@ -619,7 +636,7 @@ int geo_db_load(geo_db_t **out, const geo_source_t *srcs, size_t n, char *err, s
         return rc;
     }
 
-    return db_finish(out, &b, &acc4, &acc6, NULL, err, errlen);
+    return db_finish(out, &b, &acc4, &acc6, NULL, !(flags & GEO_LOAD_NO_INDEX), err, errlen);
 }
 
 int geo_db_load_mmdb(geo_db_t **out, const char *path, char *err, size_t errlen)
@@ -671,7 +688,7 @@ int geo_db_reduce(geo_db_t **out, const geo_db_t *db, unsigned keep, char *err, 
                      v < db->nlocs ? newid[v] : v);
     }
     free(newid);
-    return db_finish(out, &b, &r4, &r6, db, err, errlen);
+    return db_finish(out, &b, &r4, &r6, db, true, err, errlen);
 }
 
 void geo_db_free(geo_db_t *db)

@@ -94,6 +94,18 @@ typedef struct {
 ATTR_WARN_UNUSED int geo_db_load(geo_db_t **out, const geo_source_t *srcs, size_t n,
                                  char *err, size_t errlen);
 
+/*
+ * geo_db_load() without the lookup index (GEO_LOAD_NO_INDEX), for a db that is only to be
+ * reduced (geo_db_reduce() builds its own index): no lookup may be made on it before
+ * geo_db_index(). Saves ~6 % of loading GeoLite2 City.
+ */
+#define GEO_LOAD_NO_INDEX 1u
+ATTR_WARN_UNUSED int geo_db_load_opts(geo_db_t **out, const geo_source_t *srcs, size_t n,
+                                      unsigned flags, char *err, size_t errlen);
+/* Build the lookup index of a db loaded with GEO_LOAD_NO_INDEX (no-op if it has one).
+ * 0, or ERR_LIMIT (the networks nest too deeply; the db is then unusable: free it). */
+ATTR_WARN_UNUSED int geo_db_index(geo_db_t *db, char *err, size_t errlen);
+
 /* Convenience: one MMDB file with the MaxMind schema. Same contract as geo_db_load(). */
 ATTR_WARN_UNUSED int geo_db_load_mmdb(geo_db_t **out, const char *path, char *err,
                                       size_t errlen);

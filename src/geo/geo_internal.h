@@ -96,6 +96,10 @@ void geo_table_free(void *p, size_t n);
  * than GEO_MAP_MAX_RANGES ranges (geo_db_load() checks). 0, or ERR_LIMIT (m cleared) when
  * pathological nesting needs more index nodes than entries can address. Aborts on OOM. */
 ATTR_WARN_UNUSED int geo_map_init(geo_map_t *m, geo_rl4_t *r4, geo_rl6_t *r6);
+/* geo_map_init() in two steps: the range arrays (no lookups yet), then the lookup index
+ * (0, or ERR_LIMIT with m cleared). */
+void geo_map_init_ranges(geo_map_t *m, geo_rl4_t *r4, geo_rl6_t *r6);
+ATTR_WARN_UNUSED int geo_map_index(geo_map_t *m);
 void geo_map_clear(geo_map_t *m);
 uint32_t geo_map_lookup4(const geo_map_t *m, uint32_t a, unsigned *prefix);
 uint32_t geo_map_lookup6(const geo_map_t *m, uint64_t ahi, uint64_t alo, unsigned *prefix);

@@ -439,7 +439,7 @@ static inline uint32_t radix_find(const geo_radix_t *x, uint64_t q)
 
 /* ---- compiled map -------------------------------------------------------------------- */
 
-int geo_map_init(geo_map_t *m, geo_rl4_t *r4, geo_rl6_t *r6)
+void geo_map_init_ranges(geo_map_t *m, geo_rl4_t *r4, geo_rl6_t *r6)
 {
     memset(m, 0, sizeof(*m));
     if (r4->n == 0)
@@ -470,7 +470,10 @@ int geo_map_init(geo_map_t *m, geo_rl4_t *r4, geo_rl6_t *r6)
         }
     }
     geo_rl6_clear(r6);
+}
 
+int geo_map_index(geo_map_t *m)
+{
     keys_t k4 = {(const uint8_t *)m->e4, sizeof(uint64_t), ~(uint64_t)0 << 32, m->n4, m, false};
     keys_t k6 = {(const uint8_t *)m->e6, sizeof(geo_e6_t), ~(uint64_t)0, m->n6, m, true};
     if (radix_build(&m->x4, &k4, GEO_ROOT4_BITS) < 0 ||
@@ -479,6 +482,12 @@ int geo_map_init(geo_map_t *m, geo_rl4_t *r4, geo_rl6_t *r6)
         return ERR_LIMIT;
     }
     return 0;
+}
+
+int geo_map_init(geo_map_t *m, geo_rl4_t *r4, geo_rl6_t *r6)
+{
+    geo_map_init_ranges(m, r4, r6);
+    return geo_map_index(m);
 }
 
 void geo_map_clear(geo_map_t *m)

@@ -14,7 +14,7 @@
 static snapshot_t *current;
 static uint64_t generations;
 
-int snapshot_load_geo(const conf_t *conf, geo_db_t **out, char *err, size_t errlen)
+static int load_geo(const conf_t *conf, geo_db_t **out, unsigned flags, char *err, size_t errlen)
 {
     geo_source_t *src = xcalloc(conf->ngeo, sizeof(*src));
     for (size_t i = 0; i < conf->ngeo; i++) {
@@ -25,9 +25,14 @@ int snapshot_load_geo(const conf_t *conf, geo_db_t **out, char *err, size_t errl
         src[i].blocks = (const char *const *)g->blocks;
         src[i].locations = g->locations;
     }
-    int rc = geo_db_load(out, src, conf->ngeo, err, errlen);
+    int rc = geo_db_load_opts(out, src, conf->ngeo, flags, err, errlen);
     free(src);
     return rc;
+}
+
+int snapshot_load_geo(const conf_t *conf, geo_db_t **out, char *err, size_t errlen)
+{
+    return load_geo(conf, out, 0, err, errlen);
 }
 
 /*
@@ -75,12 +80,19 @@ static unsigned geo_keep(const conf_t *conf, const geo_db_t *db)
 static int load_geo_for_routes(const conf_t *conf, geo_db_t **out, char *err, size_t errlen)
 {
     geo_db_t *full = NULL, *small = NULL;
-    int rc = snapshot_load_geo(conf, &full, err, errlen);
+    /* the full table's lookup index is built only if the full table is kept */
+    int rc = load_geo(conf, &full, GEO_LOAD_NO_INDEX, err, errlen);
     if (rc < 0)
         return rc;
     unsigned keep = geo_keep(conf, full);
     if (keep == GEO_KEEP_ALL || geo_db_reduce(&small, full, keep, err, errlen) < 0) {
-        *out = full; /* nothing to drop, or (never in practice) no room: keep it all */
+        /* nothing to drop, or (never in practice) no room: keep it all */
+        rc = geo_db_index(full, err, errlen);
+        if (rc < 0) {
+            geo_db_free(full);
+            return rc;
+        }
+        *out = full;
         return 0;
     }
     log_debug("geoip: %zu ranges, %u locations kept for the routes (of %zu, %u; fields 0x%x)",

@@ -668,6 +668,45 @@ int main(void)
         test_reduce(db);
         geo_db_free(db);
     }
+    /* loaded without the index: reduced, or indexed later, it answers as a normal load */
+    {
+        geo_source_t src = {.kind = GEO_SRC_MMDB, .path = path_city};
+        geo_db_t *full = NULL, *late = NULL, *small = NULL, *ref = load1(path_city);
+        is_int(geo_db_load_opts(&full, &src, 1, GEO_LOAD_NO_INDEX, err, sizeof(err)), 0,
+               "load without the index");
+        is_int(geo_db_load_opts(&late, &src, 1, GEO_LOAD_NO_INDEX, err, sizeof(err)), 0,
+               "again");
+        is_int(geo_db_reduce(&small, full, GEO_KEEP_SUBDIVISION, err, sizeof(err)), 0,
+               "reduce it");
+        is_int(geo_db_index(late, err, sizeof(err)), 0, "index it later");
+        is_int(geo_db_index(late, err, sizeof(err)), 0, "indexing twice is a no-op");
+        if (ref && small && late) {
+            const char *a4[] = {"1.2.3.4", "1.2.3.200", "1.2.4.1", "5.8.1.1", "9.9.9.9"};
+            const char *a6[] = {"2a00:1000:1::1", "2a00:1000::1", "2600:1000::5", "::ffff:1.2.3.4"};
+            size_t same = 0, sub = 0;
+            for (size_t i = 0; i < 5; i++) {
+                unsigned p1, p2;
+                uint32_t x = tl4(ref, a4[i], &p1), y = tl4(late, a4[i], &p2);
+                same += x == y && p1 == p2;
+                const geo_location_t *l = geo_location(ref, x), *m = geo_location(small, tl4(small, a4[i], NULL));
+                sub += l && m && strcmp(l->country, m->country) == 0 &&
+                       strcmp(l->subdivision, m->subdivision) == 0;
+            }
+            for (size_t i = 0; i < 4; i++) {
+                unsigned p1, p2;
+                uint32_t x = tl6(ref, a6[i], &p1), y = tl6(late, a6[i], &p2);
+                same += x == y && p1 == p2;
+            }
+            is_int(same, 9, "indexed later: the same locations and prefixes");
+            is_int(sub, 5, "reduced: the same countries and subdivisions");
+            test_walk(late, "city mmdb indexed after loading");
+        }
+        geo_db_free(ref);
+        geo_db_free(full);
+        geo_db_free(late);
+        geo_db_free(small);
+    }
+
     /* the same networks with 28- and 32-bit search tree records read the same */
     for (int rs = 28; rs <= 32; rs += 4) {
         char p[sizeof(dir) + 32];
