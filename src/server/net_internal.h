@@ -50,6 +50,7 @@ typedef struct {
     bool started;
     const atomic_bool *stop;      /* the instance's stop flag */
     int epfd;
+    bool blocking;                /* one socket: sleep in recvmmsg itself (no epoll_wait) */
     net_udp_sock_t *socks;        /* nlisten entries */
     struct net_udp_bufs *bufs;    /* allocated once at start */
     uint64_t recv_errors, send_errors; /* relaxed atomics; not in srv_stats_t */
