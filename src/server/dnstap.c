@@ -704,6 +704,11 @@ static void put_middle_cached(out_t *o, srv_tap_t *t, const srv_tap_event_t *ev)
     put_mem(o, m->text, m->len);
 }
 
+static inline uint32_t loc_text_slot(uint32_t loc)
+{
+    return (loc * 2654435761u) >> (32 - LOC_BITS);
+}
+
 /* "loc=COUNTRY/SUBDIVISION/CITY" or "loc=-". */
 static void put_loc(out_t *o, const srv_tap_event_t *ev)
 {
@@ -730,7 +735,7 @@ static void put_loc_cached(out_t *o, srv_tap_t *t, const srv_tap_event_t *ev)
         put_loc(o, ev);
         return;
     }
-    loc_text_t *c = &t->loc[(ev->loc * 2654435761u) >> (32 - LOC_BITS)];
+    loc_text_t *c = &t->loc[loc_text_slot(ev->loc)];
     if (c->gen != ev->snap->generation || c->loc != ev->loc) {
         out_t co = { c->text, c->text + sizeof(c->text) };
         put_loc(&co, ev);
@@ -744,6 +749,11 @@ static void put_loc_cached(out_t *o, srv_tap_t *t, const srv_tap_event_t *ev)
         c->len = (uint8_t)(co.p - c->text);
     }
     put_mem(o, c->text, c->len);
+}
+
+void srv_tap_prefetch_loc(const srv_tap_t *t, uint32_t loc)
+{
+    __builtin_prefetch(&t->loc[loc_text_slot(loc)]);
 }
 
 static size_t decision(srv_tap_t *t, const srv_tap_event_t *ev, char *buf, size_t len)

@@ -93,6 +93,10 @@ static inline void srv_tap_clock(struct timespec *ts)
 /* Log one query (query path, on w's own thread; w->tap is not NULL). Never blocks. */
 void srv_tap_log(srv_worker_t *w, const srv_tap_event_t *ev);
 
+/* Start loading the location text srv_tap_log will want for location id loc: a miss in
+ * the thread's 512 KiB text cache otherwise, taken while the reply is finished. */
+void srv_tap_prefetch_loc(const srv_tap_t *t, uint32_t loc);
+
 /* Fill buf with the decision text carried in dnstap's `extra` field and the text log
  * ("loc=US/US-CA/Los Angeles route=www.example.com/A answer=192.0.2.1 boundary=usa
  * ecs=198.51.100.0/24 scope=24"). Returns the length (truncated to len - 1). */

@@ -379,12 +379,12 @@ static void net_free(net_state_t *st)
         free(uw->socks);
         udp_bufs_free(uw->bufs);
         srv_rrl_free(uw->w.rrl);
-        free(uw->w.loc);
+        srv_loc_cache_free(uw->w.loc);
     }
     free(st->udp);
     if (st->tcp) {
         net_tcp_clear(st->tcp);
-        free(st->tcp->w.loc);
+        srv_loc_cache_free(st->tcp->w.loc);
         free(st->tcp);
     }
     if (st->stop_fd >= 0)
@@ -448,7 +448,7 @@ static int net_alloc(net_state_t **out, const srv_net_conf_t *conf)
         for (unsigned i = 0; i < conf->workers; i++) {
             st->udp[i].w.id = i;
             st->udp[i].w.tap = srv_tap_for(i);
-            st->udp[i].w.loc = calloc(1, sizeof(srv_loc_cache_t)); /* NULL: no cache */
+            st->udp[i].w.loc = srv_loc_cache_new(); /* NULL: no cache */
             st->udp[i].epfd = -1;
             st->udp[i].stop = &st->stop;
         }
@@ -456,7 +456,7 @@ static int net_alloc(net_state_t **out, const srv_net_conf_t *conf)
     if (st->tcp) {
         st->tcp->w.id = conf->workers;
         st->tcp->w.tap = srv_tap_for(conf->workers);
-        st->tcp->w.loc = calloc(1, sizeof(srv_loc_cache_t));
+        st->tcp->w.loc = srv_loc_cache_new();
         st->tcp->epfd = -1;
     }
     if (!st->udp || !st->tcp)

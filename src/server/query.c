@@ -64,30 +64,19 @@ typedef struct {
 
 static int put_routed(answer_t *a, const pol_route_t *r, int *first);
 
+static inline uint32_t client_v4(const uint8_t *addr)
+{
+    return (uint32_t)addr[0] << 24 | (uint32_t)addr[1] << 16 | (uint32_t)addr[2] << 8 | addr[3];
+}
+
 /* The GeoIP location id of a client (the snapshot has geo data), through the thread's
- * /24 cache for IPv4. */
+ * cache for IPv4 (server/loccache.h). */
 static uint32_t client_location(srv_worker_t *w, const snapshot_t *s, int family,
                                 const uint8_t *addr)
 {
-    srv_loc_cache_t *c = w->loc;
-    if (!c || family != AF_INET)
+    if (!w->loc || family != AF_INET)
         return geo_lookup(s->geo, family, addr, NULL);
-    if (c->generation != s->generation) {
-        memset(c->e, 0, sizeof(c->e));
-        c->generation = s->generation;
-    }
-    uint32_t net = (uint32_t)addr[0] << 16 | (uint32_t)addr[1] << 8 | addr[2];
-    uint32_t key = net | 1u << 31;
-    uint32_t slot = (net * 2654435761u) >> (32 - SRV_LOC_BITS);
-    if (c->e[slot].key == key)
-        return c->e[slot].loc;
-    unsigned prefix;
-    uint32_t loc = geo_lookup(s->geo, AF_INET, addr, &prefix);
-    if (prefix <= 24) { /* the whole /24 is in this block */
-        c->e[slot].key = key;
-        c->e[slot].loc = loc;
-    }
-    return loc;
+    return srv_loc_cache_lookup(w->loc, s->generation, s->geo, client_v4(addr));
 }
 
 /*
@@ -623,6 +612,11 @@ size_t srv_query_process(srv_worker_t *w, const uint8_t *pkt, size_t len, uint8_
         a.ecs_ok = !pol_addr_is_private(a.ecs.family, a.ecs.addr);
         a.ecs_private = a.ecs_ok ? 0 : q.ecs.source;
     }
+    if (w->loc && a.snap->geo && (w->tap || a.st->countries)) { /* they will want it */
+        const client_t *c = a.ecs_ok ? &a.ecs : &a.src;
+        if (c->family == AF_INET)
+            srv_loc_cache_prefetch(w->loc, client_v4(c->addr));
+    }
     a.rcode = rc;
     a.aa = false;
     a.truncated = false;
@@ -688,6 +682,14 @@ size_t srv_query_process(srv_worker_t *w, const uint8_t *pkt, size_t len, uint8_
         }
         dns_resp_set_rcode(&a.r, a.rcode);
     }
+    /* The logged location now, so that its text is on its way while the reply is
+     * finished (see srv_tap_prefetch_loc). */
+    uint32_t tap_loc = 0;
+    if (w->tap && a.snap->geo) {
+        const client_t *c = a.dec_ecs ? &a.ecs : &a.src;
+        tap_loc = client_location(w, a.snap, c->family, c->addr);
+        srv_tap_prefetch_loc(w->tap, tap_loc);
+    }
     if (q.edns) {
         ecs_out.scope = a.scope;
         opt.ext_rcode = a.rcode;
@@ -732,7 +734,7 @@ size_t srv_query_process(srv_worker_t *w, const uint8_t *pkt, size_t len, uint8_
             .tcp = tcp, .q = &q, .rcode = a.rcode, .snap = a.snap, .zone = a.zone,
             .route = a.dec_route, .answer = a.dec_answer, .family = c->family,
             .addr = c->addr, .ecs_used = a.dec_ecs, .scope = a.scope,
-            .loc = a.snap->geo ? client_location(w, a.snap, c->family, c->addr) : 0,
+            .loc = tap_loc,
         };
         srv_tap_log(w, &ev);
     }

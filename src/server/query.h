@@ -5,6 +5,7 @@
 #include <stdint.h>
 #include <sys/socket.h>
 
+#include "server/loccache.h"
 #include "server/stats.h"
 
 /*
@@ -41,18 +42,6 @@ typedef struct {
 typedef struct srv_rrl srv_rrl_t;
 typedef struct srv_tap srv_tap_t;
 
-/* Where recent IPv4 clients are: a direct-mapped cache of /24 -> GeoIP location id, only
- * for /24s inside one GeoIP block, emptied when the snapshot changes. For the per-country
- * counters and the query logs, which need the client's location on top of the route's
- * own table. */
-#define SRV_LOC_BITS 16
-typedef struct {
-    uint64_t generation;         /* the snapshot the entries are from */
-    struct {
-        uint32_t key;            /* the /24 (address >> 8) | 1 << 31; 0: empty */
-        uint32_t loc;
-    } e[1u << SRV_LOC_BITS];
-} srv_loc_cache_t;
 
 typedef struct srv_worker {
     unsigned id;

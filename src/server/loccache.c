@@ -1,0 +1,52 @@
+#include "server/loccache.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+
+#define SRV_LOC_WIDE (1u << 31)
+#define SRV_LOC_EXACT (1u << 30)
+#define SRV_LOC_ID (SRV_LOC_EXACT - 1) /* ids at or above it are not cached */
+
+srv_loc_cache_t *srv_loc_cache_new(void)
+{
+    srv_loc_cache_t *c = NULL;
+    if (posix_memalign((void **)&c, 64, sizeof(*c)) != 0)
+        return NULL;
+    c->generation = 0;
+    c->misses = 0;
+    c->valid = 0; /* the sets are cleared on first use, not here: untouched pages stay free */
+    return c;
+}
+
+void srv_loc_cache_free(srv_loc_cache_t *c)
+{
+    free(c);
+}
+
+uint32_t srv_loc_cache_lookup(srv_loc_cache_t *c, uint64_t generation, const geo_db_t *geo,
+                              uint32_t a)
+{
+    if (!c->valid || c->generation != generation) {
+        memset(c->set, 0, sizeof(c->set));
+        c->generation = generation;
+        c->valid = 1;
+    }
+    srv_loc_entry_t *e = c->set[srv_loc_set_of(a)].e;
+    uint32_t a24 = a & 0xffffff00u;
+    for (unsigned i = 0; i < SRV_LOC_WAYS; i++) {
+        uint32_t v = e[i].val;
+        if (e[i].key == ((v & SRV_LOC_WIDE) ? a24 : a) && v != 0)
+            return v & SRV_LOC_ID;
+    }
+    c->misses++;
+    uint8_t b[4] = { (uint8_t)(a >> 24), (uint8_t)(a >> 16), (uint8_t)(a >> 8), (uint8_t)a };
+    unsigned prefix;
+    uint32_t loc = geo_lookup(geo, AF_INET, b, &prefix);
+    if (loc < SRV_LOC_ID) {
+        memmove(e + 1, e, (SRV_LOC_WAYS - 1) * sizeof(*e));
+        e[0].key = prefix <= 24 ? a24 : a;
+        e[0].val = loc | (prefix <= 24 ? SRV_LOC_WIDE : SRV_LOC_EXACT);
+    }
+    return loc;
+}
