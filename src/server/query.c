@@ -45,6 +45,10 @@ typedef struct {
     const pol_route_t *dec_route;  /* NULL: no routed answer */
     int dec_answer;                /* first answer sent, -1: none (NODATA) */
     bool dec_ecs;                  /* decided on the ECS address */
+    srv_worker_t *w;               /* the thread answering */
+    bool want_loc;                 /* the query logs want the decided client's location */
+    bool loc_known;                /* ... and loc is it */
+    uint32_t loc;
     dns_resp_mark_t base;          /* the message with only the question */
     const zone_t *zone;            /* the zone that answered, if any (for RRL) */
     int rcode;
@@ -101,6 +105,13 @@ static void decide(answer_t *a, const pol_route_t *r, pol_result_t *res)
         scope = a->ecs_private;
     if (scope > a->scope)
         a->scope = scope;
+    if (a->want_loc) {
+        /* The location the logs will show, now: its text is then on its way while the
+         * answer is written (see srv_tap_prefetch_loc). */
+        a->loc = client_location(a->w, a->snap, c->family, c->addr);
+        a->loc_known = true;
+        srv_tap_prefetch_loc(a->w->tap, a->loc);
+    }
 }
 static const pol_route_t *route_for(const zone_node_t *n, uint16_t type);
 static int put_rrset(answer_t *a, const uint8_t *owner, uint16_t owner_off, const zone_rrset_t *set);
@@ -592,6 +603,9 @@ size_t srv_query_process(srv_worker_t *w, const uint8_t *pkt, size_t len, uint8_
     a.dec_route = NULL;
     a.dec_answer = -1;
     a.dec_ecs = false;
+    a.w = w;
+    a.want_loc = w->tap && a.snap->geo;
+    a.loc_known = false;
     if (a.detailed && q.has_question)
         SRV_STAT_INC(w->stats.qtype[srv_qtype_index(q.qtype)]);
     a.src.family = AF_INET; /* unknown source: 0.0.0.0, which no boundary contains */
@@ -682,13 +696,12 @@ size_t srv_query_process(srv_worker_t *w, const uint8_t *pkt, size_t len, uint8_
         }
         dns_resp_set_rcode(&a.r, a.rcode);
     }
-    /* The logged location now, so that its text is on its way while the reply is
-     * finished (see srv_tap_prefetch_loc). */
-    uint32_t tap_loc = 0;
-    if (w->tap && a.snap->geo) {
+    /* The logged location, if no routing decision found it (see decide) */
+    if (a.want_loc && !a.loc_known) {
         const client_t *c = a.dec_ecs ? &a.ecs : &a.src;
-        tap_loc = client_location(w, a.snap, c->family, c->addr);
-        srv_tap_prefetch_loc(w->tap, tap_loc);
+        a.loc = client_location(w, a.snap, c->family, c->addr);
+        a.loc_known = true;
+        srv_tap_prefetch_loc(w->tap, a.loc);
     }
     if (q.edns) {
         ecs_out.scope = a.scope;
@@ -734,7 +747,7 @@ size_t srv_query_process(srv_worker_t *w, const uint8_t *pkt, size_t len, uint8_
             .tcp = tcp, .q = &q, .rcode = a.rcode, .snap = a.snap, .zone = a.zone,
             .route = a.dec_route, .answer = a.dec_answer, .family = c->family,
             .addr = c->addr, .ecs_used = a.dec_ecs, .scope = a.scope,
-            .loc = tap_loc,
+            .loc = a.loc_known ? a.loc : 0,
         };
         srv_tap_log(w, &ev);
     }
