@@ -148,10 +148,11 @@ static void wake_writer(void)
     }
 }
 
-/* Append one encoded message of m (exactly cap bytes) as a frame. False when the ring
- * has no room for it (I/O thread). */
-static bool ring_put(ring_t *r, const srv_dnstap_msg_t *m, size_t cap)
+/* Append m, encoded (len from srv_dnstap_measure), as a frame. False when the ring has
+ * no room for it (I/O thread). */
+static bool ring_put(ring_t *r, const srv_dnstap_msg_t *m, const srv_dnstap_len_t *len)
 {
+    size_t cap = len->total;
     uint64_t need = FRAME_HDR + cap;
     if (need > r->size / 4)
         return false;
@@ -166,8 +167,7 @@ static bool ring_put(ring_t *r, const srv_dnstap_msg_t *m, size_t cap)
     p[1] = (uint8_t)(cap >> 16);
     p[2] = (uint8_t)(cap >> 8);
     p[3] = (uint8_t)cap;
-    if (srv_dnstap_encode(p + FRAME_HDR, cap, m) != cap)
-        return false;
+    srv_dnstap_encode_measured(p + FRAME_HDR, m, len);
     if (p == r->scratch) { /* wraps: the end of the memory, then its beginning */
         size_t first = (size_t)(r->size - off);
         memcpy(r->mem + off, p, first);
@@ -636,13 +636,32 @@ static void put_uint(out_t *o, unsigned v)
     put_mem(o, t + n, sizeof(t) - (size_t)n);
 }
 
+/* v < 1000 (an IPv4 octet, a prefix length): digits written directly. */
+static void put_small_uint(out_t *o, unsigned v)
+{
+    if (o->end - o->p < 3 || v >= 1000) {
+        put_uint(o, v);
+        return;
+    }
+    char *p = o->p;
+    if (v >= 100) {
+        *p++ = (char)('0' + v / 100);
+        v %= 100;
+        *p++ = (char)('0' + v / 10);
+    } else if (v >= 10) {
+        *p++ = (char)('0' + v / 10);
+    }
+    *p++ = (char)('0' + v % 10);
+    o->p = p;
+}
+
 static void put_addr(out_t *o, int family, const uint8_t *a)
 {
     if (family == AF_INET) {
         for (int i = 0; i < 4; i++) {
             if (i)
                 put_mem(o, ".", 1);
-            put_uint(o, a[i]);
+            put_small_uint(o, a[i]);
         }
         return;
     }
@@ -766,12 +785,12 @@ static size_t decision(srv_tap_t *t, const srv_tap_event_t *ev, char *buf, size_
         put_mem(&o, " ecs=", 5);
         put_addr(&o, q->ecs.family == 1 ? AF_INET : AF_INET6, q->ecs.addr);
         put_mem(&o, "/", 1);
-        put_uint(&o, q->ecs.source);
+        put_small_uint(&o, q->ecs.source);
         if (!ev->ecs_used)
             put_str(&o, "(unused)");
     }
     put_mem(&o, " scope=", 7);
-    put_uint(&o, ev->scope);
+    put_small_uint(&o, ev->scope);
     *o.p = 0;
     return (size_t)(o.p - buf);
 }
@@ -785,7 +804,9 @@ size_t srv_tap_decision(const srv_tap_event_t *ev, char *buf, size_t len)
 
 static void dnstap_submit(srv_worker_t *w, srv_tap_t *t, const srv_dnstap_msg_t *m)
 {
-    if (ring_put(t->ring, m, srv_dnstap_size(m)))
+    srv_dnstap_len_t len;
+    srv_dnstap_measure(m, &len);
+    if (ring_put(t->ring, m, &len))
         SRV_STAT_INC(w->stats.dnstap_sent);
     else
         SRV_STAT_INC(w->stats.dnstap_dropped);

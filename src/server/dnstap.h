@@ -126,3 +126,13 @@ size_t srv_dnstap_size(const srv_dnstap_msg_t *m);
 /* Encode m as a dnstap.Dnstap protobuf message into buf (cap bytes). Returns the length,
  * or 0 when it does not fit. Never allocates. */
 size_t srv_dnstap_encode(uint8_t *buf, size_t cap, const srv_dnstap_msg_t *m);
+
+/* The two in one size pass, for the query path: srv_dnstap_measure gives the exact size
+ * and fills *len for srv_dnstap_encode_measured, which writes exactly that many bytes
+ * into buf (the caller made room). */
+typedef struct {
+    size_t total, inner;
+} srv_dnstap_len_t;
+size_t srv_dnstap_measure(const srv_dnstap_msg_t *m, srv_dnstap_len_t *len);
+void srv_dnstap_encode_measured(uint8_t *buf, const srv_dnstap_msg_t *m,
+                                const srv_dnstap_len_t *len);

@@ -103,23 +103,29 @@ static size_t message_size(const srv_dnstap_msg_t *m)
     return n + bytes_len(m->message_len);
 }
 
-size_t srv_dnstap_size(const srv_dnstap_msg_t *m)
+size_t srv_dnstap_measure(const srv_dnstap_msg_t *m, srv_dnstap_len_t *len)
 {
-    size_t n = 2; /* 15: type MESSAGE */
+    size_t inner = message_size(m), n = 2; /* 15: type MESSAGE */
     if (m->identity)
         n += bytes_len(m->identity_len);
     if (m->version)
         n += bytes_len(m->version_len);
     if (m->extra)
         n += bytes_len(m->extra_len);
-    return n + bytes_len(message_size(m));
+    len->inner = inner;
+    len->total = n + bytes_len(inner);
+    return len->total;
 }
 
-size_t srv_dnstap_encode(uint8_t *buf, size_t cap, const srv_dnstap_msg_t *m)
+size_t srv_dnstap_size(const srv_dnstap_msg_t *m)
 {
-    size_t total = srv_dnstap_size(m);
-    if (total > cap)
-        return 0;
+    srv_dnstap_len_t len;
+    return srv_dnstap_measure(m, &len);
+}
+
+void srv_dnstap_encode_measured(uint8_t *buf, const srv_dnstap_msg_t *m,
+                                const srv_dnstap_len_t *len)
+{
     uint8_t *p = buf;
     if (m->identity)
         p = put_bytes(p, 1, m->identity, m->identity_len);
@@ -128,7 +134,7 @@ size_t srv_dnstap_encode(uint8_t *buf, size_t cap, const srv_dnstap_msg_t *m)
     if (m->extra)
         p = put_bytes(p, 3, m->extra, m->extra_len);
     *p++ = 14 << 3 | 2;
-    p = put_varint(p, message_size(m));
+    p = put_varint(p, len->inner);
     size_t alen = m->family == AF_INET6 ? 16 : 4;
     p = put_small(p, 1, (unsigned)m->type);
     p = put_small(p, 2, m->family == AF_INET6 ? 2 : 1);
@@ -148,6 +154,14 @@ size_t srv_dnstap_encode(uint8_t *buf, size_t cap, const srv_dnstap_msg_t *m)
         p = put_fixed32(p, 13, (uint32_t)m->response_time.tv_nsec);
         p = put_bytes(p, 14, m->message, m->message_len);
     }
-    p = put_small(p, 15, 1); /* Dnstap.Type MESSAGE */
-    return (size_t)(p - buf);
+    put_small(p, 15, 1); /* Dnstap.Type MESSAGE */
+}
+
+size_t srv_dnstap_encode(uint8_t *buf, size_t cap, const srv_dnstap_msg_t *m)
+{
+    srv_dnstap_len_t len;
+    if (srv_dnstap_measure(m, &len) > cap)
+        return 0;
+    srv_dnstap_encode_measured(buf, m, &len);
+    return len.total;
 }

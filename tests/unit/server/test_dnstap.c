@@ -157,6 +157,43 @@ int main(void)
         all_zero &= srv_dnstap_encode(buf, cap, &r) == 0;
     ok(all_zero, "every smaller buffer: 0, no overflow");
 
+    /* The decision text (dnstap's extra): numbers of one to three digits. */
+    static const struct {
+        uint8_t a[4], source, scope;
+        bool used;
+        const char *want;
+    } dt[] = {
+        { { 203, 0, 113, 0 }, 24, 24, true, "loc=- ecs=203.0.113.0/24 scope=24" },
+        { { 9, 99, 100, 255 }, 32, 0, false, "loc=- ecs=9.99.100.255/32(unused) scope=0" },
+        { { 10, 1, 0, 0 }, 7, 128, true, "loc=- ecs=10.1.0.0/7 scope=128" },
+    };
+    for (size_t i = 0; i < sizeof(dt) / sizeof(dt[0]); i++) {
+        dns_query_t dq;
+        memset(&dq, 0, sizeof(dq));
+        dq.ecs_present = true;
+        dq.ecs.family = 1;
+        dq.ecs.source = dt[i].source;
+        memcpy(dq.ecs.addr, dt[i].a, 4);
+        srv_tap_event_t ev = { .q = &dq, .ecs_used = dt[i].used, .scope = dt[i].scope };
+        char text[128];
+        size_t tl = srv_tap_decision(&ev, text, sizeof(text));
+        is_str(text, dt[i].want, "decision text %zu", i);
+        is_int(tl, strlen(dt[i].want), "  its length");
+    }
+    {
+        dns_query_t dq;
+        memset(&dq, 0, sizeof(dq));
+        dq.ecs_present = true;
+        dq.ecs.family = 1;
+        dq.ecs.source = 24;
+        memcpy(dq.ecs.addr, (uint8_t[]){ 203, 0, 113, 0 }, 4);
+        srv_tap_event_t ev = { .q = &dq, .ecs_used = true, .scope = 24 };
+        char text[22]; /* "loc=- ecs=203.0.113." and the NUL: cut inside a number */
+        size_t tl = srv_tap_decision(&ev, text, sizeof(text));
+        is_int(tl, sizeof(text) - 1, "a short buffer: cut, never overrun");
+        is_str(text, "loc=- ecs=203.0.113.0", "  what fits");
+    }
+
     /* Metric indexes. */
     is_int(srv_country_index("US"), ('U' - 'A') * 26 + ('S' - 'A'), "country index US");
     is_int(srv_country_index("AA"), 0, "country index AA");
