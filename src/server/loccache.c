@@ -24,14 +24,20 @@ void srv_loc_cache_free(srv_loc_cache_t *c)
     free(c);
 }
 
-uint32_t srv_loc_cache_lookup(srv_loc_cache_t *c, uint64_t generation, const geo_db_t *geo,
-                              uint32_t a)
+static void check_generation(srv_loc_cache_t *c, uint64_t generation)
 {
     if (!c->valid || c->generation != generation) {
         memset(c->set, 0, sizeof(c->set));
+        memset(c->set6, 0, sizeof(c->set6));
         c->generation = generation;
         c->valid = 1;
     }
+}
+
+uint32_t srv_loc_cache_lookup(srv_loc_cache_t *c, uint64_t generation, const geo_db_t *geo,
+                              uint32_t a)
+{
+    check_generation(c, generation);
     srv_loc_entry_t *e = c->set[srv_loc_set_of(a)].e;
     uint32_t a24 = a & 0xffffff00u;
     for (unsigned i = 0; i < SRV_LOC_WAYS; i++) {
@@ -47,6 +53,32 @@ uint32_t srv_loc_cache_lookup(srv_loc_cache_t *c, uint64_t generation, const geo
         memmove(e + 1, e, (SRV_LOC_WAYS - 1) * sizeof(*e));
         e[0].key = prefix <= 24 ? a24 : a;
         e[0].val = loc | (prefix <= 24 ? SRV_LOC_WIDE : SRV_LOC_EXACT);
+    }
+    return loc;
+}
+
+uint32_t srv_loc_cache_lookup6(srv_loc_cache_t *c, uint64_t generation, const geo_db_t *geo,
+                               const uint8_t a[16])
+{
+    check_generation(c, generation);
+    uint64_t hi = 0;
+    for (int i = 0; i < 8; i++)
+        hi = hi << 8 | a[i];
+    srv_loc6_entry_t *e = c->set6[srv_loc6_set_of(hi)].e;
+    uint64_t hi48 = hi & ~(uint64_t)0xffff;
+    for (unsigned i = 0; i < SRV_LOC_WAYS; i++) {
+        uint32_t v = e[i].val;
+        if (e[i].key == ((v & SRV_LOC_WIDE) ? hi48 : hi) && v != 0)
+            return v & SRV_LOC_ID;
+    }
+    c->misses++;
+    unsigned prefix;
+    uint32_t loc = geo_lookup(geo, AF_INET6, a, &prefix);
+    if (loc < SRV_LOC_ID && prefix <= 64) { /* the whole /64 (or /48) is in this block */
+        memmove(e + 1, e, (SRV_LOC_WAYS - 1) * sizeof(*e));
+        e[0].key = prefix <= 48 ? hi48 : hi;
+        e[0].val = loc | (prefix <= 48 ? SRV_LOC_WIDE : SRV_LOC_EXACT);
+        e[0].unused = 0;
     }
     return loc;
 }

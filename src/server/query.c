@@ -73,13 +73,23 @@ static inline uint32_t client_v4(const uint8_t *addr)
     return (uint32_t)addr[0] << 24 | (uint32_t)addr[1] << 16 | (uint32_t)addr[2] << 8 | addr[3];
 }
 
+static inline uint64_t client_v6_hi(const uint8_t *addr)
+{
+    uint64_t hi = 0;
+    for (int i = 0; i < 8; i++)
+        hi = hi << 8 | addr[i];
+    return hi;
+}
+
 /* The GeoIP location id of a client (the snapshot has geo data), through the thread's
- * cache for IPv4 (server/loccache.h). */
+ * cache (server/loccache.h). */
 static uint32_t client_location(srv_worker_t *w, const snapshot_t *s, int family,
                                 const uint8_t *addr)
 {
-    if (!w->loc || family != AF_INET)
+    if (!w->loc)
         return geo_lookup(s->geo, family, addr, NULL);
+    if (family == AF_INET6)
+        return srv_loc_cache_lookup6(w->loc, s->generation, s->geo, addr);
     return srv_loc_cache_lookup(w->loc, s->generation, s->geo, client_v4(addr));
 }
 
@@ -630,6 +640,8 @@ size_t srv_query_process(srv_worker_t *w, const uint8_t *pkt, size_t len, uint8_
         const client_t *c = a.ecs_ok ? &a.ecs : &a.src;
         if (c->family == AF_INET)
             srv_loc_cache_prefetch(w->loc, client_v4(c->addr));
+        else
+            srv_loc_cache_prefetch6(w->loc, client_v6_hi(c->addr));
     }
     a.rcode = rc;
     a.aa = false;

@@ -1,8 +1,9 @@
 /*
- * server/loccache: the per-thread IPv4 location cache answers exactly what the GeoIP
- * table says (whole-/24 and single-address entries, blocks smaller than a /24, space
- * without data), keeps four entries per set, drops the oldest, and forgets everything
- * when the snapshot generation changes.
+ * server/loccache: the per-thread location cache answers exactly what the GeoIP table
+ * says (IPv4: whole-/24 and single-address entries, blocks smaller than a /24, space
+ * without data; IPv6: whole /48s, single /64s, smaller blocks not cached, the IPv4
+ * aliases), keeps four entries per set, drops the oldest, and forgets everything when
+ * the snapshot generation changes.
  */
 #include <arpa/inet.h>
 #include <stdio.h>
@@ -70,6 +71,13 @@ static void rows_a(FILE *f)
             row(f, net, city[(i + k) % 3]);
         }
     }
+    /* IPv6: a /32 with a /48, two /56s, a /64 and an /80 inside */
+    row(f, "2001:db8::/32", LA);
+    row(f, "2001:db8:1::/48", LONDON);
+    row(f, "2001:db8:2::/56", BRUSSELS);
+    row(f, "2001:db8:2:100::/56", LONDON);
+    row(f, "2001:db8:3:4::/64", LONDON);
+    row(f, "2001:db8:5:6:7::/80", BRUSSELS);
 }
 
 /* The same networks, other cities: what a reload could bring. */
@@ -78,6 +86,7 @@ static void rows_b(FILE *f)
     row(f, "1.2.0.0/16", BRUSSELS);
     row(f, "1.2.3.0/25", LA);
     row(f, "1.2.3.128/25", LONDON);
+    row(f, "2001:db8::/32", BRUSSELS);
 }
 
 static uint32_t ip(const char *s)
@@ -88,16 +97,31 @@ static uint32_t ip(const char *s)
     return ntohl(a.s_addr);
 }
 
-static uint32_t direct(const geo_db_t *db, uint32_t a)
-{
-    uint8_t b[4] = { (uint8_t)(a >> 24), (uint8_t)(a >> 16), (uint8_t)(a >> 8), (uint8_t)a };
-    return geo_lookup(db, AF_INET, b, NULL);
-}
-
 static const char *city_of(const geo_db_t *db, uint32_t loc)
 {
     const geo_location_t *l = geo_location(db, loc);
     return l && l->city ? l->city : "";
+}
+
+static const uint8_t *ip6(const char *s)
+{
+    static uint8_t a[8][16];
+    static unsigned k;
+    uint8_t *p = a[k++ % 8];
+    if (inet_pton(AF_INET6, s, p) != 1)
+        memset(p, 0, 16);
+    return p;
+}
+
+static const char *city6(srv_loc_cache_t *c, uint64_t gen, const geo_db_t *db, const char *s)
+{
+    return city_of(db, srv_loc_cache_lookup6(c, gen, db, ip6(s)));
+}
+
+static uint32_t direct(const geo_db_t *db, uint32_t a)
+{
+    uint8_t b[4] = { (uint8_t)(a >> 24), (uint8_t)(a >> 16), (uint8_t)(a >> 8), (uint8_t)a };
+    return geo_lookup(db, AF_INET, b, NULL);
 }
 
 static uint64_t rng = 0x9E3779B97F4A7C15ull;
@@ -204,6 +228,54 @@ int main(void)
     ok(c->misses < n / 2, "most of them from the cache (%llu misses)",
        (unsigned long long)c->misses);
 
+    /* IPv6: whole /48s, single /64s, nothing for smaller blocks. */
+    is_str(city6(c, 1, a, "2001:db8:1:abcd::1"), "London", "2001:db8:1::/48: London");
+    m = c->misses;
+    is_str(city6(c, 1, a, "2001:db8:1:ffff:1:2:3:4"), "London", "  another /64 of the /48");
+    is_int(c->misses, m, "  from the cache (whole /48)");
+    is_str(city6(c, 1, a, "2001:db8:2::1"), "Brussels", "2001:db8:2::/56: Brussels");
+    is_str(city6(c, 1, a, "2001:db8:2:100::1"), "London", "2001:db8:2:100::/56 in the same /48: London");
+    is_str(city6(c, 1, a, "2001:db8:2:ff::1"), "Brussels", "2001:db8:2:ff::1: Brussels again");
+    m = c->misses;
+    is_str(city6(c, 1, a, "2001:db8:2:0:1::5"), "Brussels", "  same /64 as 2001:db8:2::1");
+    is_int(c->misses, m, "  from the cache (one /64)");
+    is_str(city6(c, 1, a, "2001:db8:2:1::1"), "Brussels", "  another /64 of the /56");
+    is_int(c->misses, m + 1, "  a lookup");
+    is_str(city6(c, 1, a, "2001:db8:5:6:7::1"), "Brussels", "2001:db8:5:6:7::/80: Brussels");
+    is_str(city6(c, 1, a, "2001:db8:5:6:8::1"), "Los Angeles", "  next to it in the /64: Los Angeles");
+    m = c->misses;
+    is_str(city6(c, 1, a, "2001:db8:5:6:7::1"), "Brussels", "  again: Brussels");
+    is_int(c->misses, m + 1, "  blocks under a /64 are not cached");
+    is_str(city6(c, 1, a, "::ffff:1.2.3.1"), "London", "::ffff:1.2.3.1: London");
+    is_str(city6(c, 1, a, "::ffff:1.2.3.200"), "Brussels", "::ffff:1.2.3.200: Brussels");
+    is_str(city6(c, 1, a, "2002:102:300::1"), "London", "6to4 of 1.2.3.0: London");
+    is_str(city6(c, 1, a, "2002:102:380::1"), "Brussels", "6to4 of 1.2.3.128: Brussels");
+    is_str(city6(c, 1, a, "2002:102:300:ffff::1"), "London", "  6to4 of 1.2.3.0 again");
+
+    bad = 0;
+    n = 0;
+    uint64_t m6 = c->misses;
+    for (unsigned i = 0; i < 200000; i++) {
+        uint32_t r = next_rand(), r2 = next_rand();
+        uint8_t x[16];
+        memcpy(x, ip6("2001:db8::"), 16);
+        x[5] = (uint8_t)(r % 7);       /* 2001:db8:0..6:: */
+        x[6] = (uint8_t)(r >> 8 & 3);  /* a few /56s */
+        x[7] = (uint8_t)(r >> 12 & 7); /* a few /64s */
+        x[8] = (uint8_t)(r >> 20 & 1);
+        x[9] = (uint8_t)(r >> 21 & 7); /* around the /80 */
+        memcpy(x + 12, &r2, 4);
+        uint32_t got = srv_loc_cache_lookup6(c, 1, a, x), want = geo_lookup(a, AF_INET6, x, NULL);
+        n++;
+        if (got != want && bad++ < 5) {
+            char t[INET6_ADDRSTRLEN];
+            printf("# %s: cache %u, table %u\n", inet_ntop(AF_INET6, x, t, sizeof(t)), got, want);
+        }
+    }
+    is_int(bad, 0, "%u IPv6 lookups agree with the table", n);
+    ok(c->misses - m6 < n / 2, "most of them from the cache (%llu misses)",
+       (unsigned long long)(c->misses - m6));
+
     /* A new snapshot generation: nothing of the old table survives. */
     uint32_t la = srv_loc_cache_lookup(c, 1, a, ip("1.2.9.9"));
     is_str(city_of(a, la), "Los Angeles", "1.2.9.9 in table a: Los Angeles");
@@ -213,6 +285,8 @@ int main(void)
            "  1.2.3.1: Los Angeles");
     is_int(srv_loc_cache_lookup(c, 2, b, ip("20.0.5.1")), direct(b, ip("20.0.5.1")),
            "  20.0.5.1: what table b says (no data), not the cached /24");
+    is_str(city6(c, 2, b, "2001:db8:1:abcd::1"), "Brussels", "  2001:db8:1:abcd::1: Brussels");
+    is_str(city6(c, 2, b, "2001:db8:2::1"), "Brussels", "  2001:db8:2::1: Brussels");
 
     srv_loc_cache_free(c);
     geo_db_free(a);
