@@ -655,18 +655,75 @@ static void put_small_uint(out_t *o, unsigned v)
     o->p = p;
 }
 
+static void put_addr4(out_t *o, const uint8_t *a)
+{
+    for (int i = 0; i < 4; i++) {
+        if (i)
+            put_mem(o, ".", 1);
+        put_small_uint(o, a[i]);
+    }
+}
+
+/* IPv6 text exactly as glibc's inet_ntop writes it (RFC 5952: lower-case hex without
+ * leading zeros, the first longest run of two or more zero groups as "::", and the
+ * IPv4-compatible and -mapped forms in dotted quads), without its sprintf per group:
+ * inet_ntop was 2 % of the server's samples with IPv6 ECS logged. */
+static void put_addr6(out_t *o, const uint8_t *a)
+{
+    static const char hex[] = "0123456789abcdef";
+    unsigned w[8];
+    int best = -1, blen = 0, cur = -1, clen = 0;
+    for (int i = 0; i < 8; i++) {
+        w[i] = (unsigned)a[2 * i] << 8 | a[2 * i + 1];
+        if (w[i] == 0) {
+            if (cur < 0) {
+                cur = i;
+                clen = 0;
+            }
+            if (++clen > blen) {
+                best = cur;
+                blen = clen;
+            }
+        } else {
+            cur = -1;
+        }
+    }
+    if (blen < 2)
+        best = -1;
+    char t[INET6_ADDRSTRLEN], *p = t;
+    for (int i = 0; i < 8; i++) {
+        if (best >= 0 && i >= best && i < best + blen) {
+            if (i == best)
+                *p++ = ':';
+            continue;
+        }
+        if (i)
+            *p++ = ':';
+        if (i == 6 && best == 0 && (blen == 6 || (blen == 5 && w[5] == 0xffff))) {
+            put_mem(o, t, (size_t)(p - t));
+            put_addr4(o, a + 12);
+            return;
+        }
+        bool lead = true;
+        for (int sh = 12; sh >= 0; sh -= 4) {
+            unsigned d = w[i] >> sh & 15;
+            if (d || !lead || sh == 0) {
+                *p++ = hex[d];
+                lead = false;
+            }
+        }
+    }
+    if (best >= 0 && best + blen == 8)
+        *p++ = ':';
+    put_mem(o, t, (size_t)(p - t));
+}
+
 static void put_addr(out_t *o, int family, const uint8_t *a)
 {
-    if (family == AF_INET) {
-        for (int i = 0; i < 4; i++) {
-            if (i)
-                put_mem(o, ".", 1);
-            put_small_uint(o, a[i]);
-        }
-        return;
-    }
-    char t[INET6_ADDRSTRLEN];
-    put_str(o, inet_ntop(AF_INET6, a, t, sizeof(t)) ? t : "?");
+    if (family == AF_INET)
+        put_addr4(o, a);
+    else
+        put_addr6(o, a);
 }
 
 /* " zone=Z route=R answer=A boundary=B": everything the snapshot decides, the same for

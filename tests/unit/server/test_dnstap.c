@@ -1,4 +1,5 @@
 /* The dnstap protobuf encoder (server/dnstap_pb.c) and the metric index helpers. */
+#include <arpa/inet.h>
 #include <netinet/in.h>
 #include <stdio.h>
 #include <string.h>
@@ -192,6 +193,50 @@ int main(void)
         size_t tl = srv_tap_decision(&ev, text, sizeof(text));
         is_int(tl, sizeof(text) - 1, "a short buffer: cut, never overrun");
         is_str(text, "loc=- ecs=203.0.113.0", "  what fits");
+    }
+
+    /* IPv6 ECS addresses in the decision text: as inet_ntop writes them. */
+    {
+        static const char *const special[] = {
+            "::", "::1", "1::", "::ffff:1.2.3.4", "::1.2.3.4", "::ffff:0:0", "::ffff:0.0.0.1",
+            "1:0:0:1:0:0:0:1", "0:0:1:0:0:1:0:0", "1:0:1:0:1:0:1:0", "2001:db8::",
+            "2001:db8:0:0:1::", "fe80::1:2:3:4", "1:2:3:4:5:6:7:8", "0:0:0:0:0:1:0:0",
+            "ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff", "::0.1.0.0", "0:1::", "a:b:c:d::e:f:0",
+        };
+        uint64_t rs = 88172645463325252ull;
+        unsigned bad6 = 0, n6 = 0;
+        for (unsigned i = 0; i < 20000 + sizeof(special) / sizeof(special[0]); i++) {
+            dns_query_t dq;
+            memset(&dq, 0, sizeof(dq));
+            dq.ecs_present = true;
+            dq.ecs.family = 2;
+            dq.ecs.source = 56;
+            if (i < sizeof(special) / sizeof(special[0])) {
+                if (inet_pton(AF_INET6, special[i], dq.ecs.addr) != 1)
+                    printf("# bad test address %s\n", special[i]);
+            } else {
+                for (int g = 0; g < 8; g++) {
+                    rs ^= rs << 13;
+                    rs ^= rs >> 7;
+                    rs ^= rs << 17;
+                    unsigned v = (rs & 3) == 0 ? 0 : (rs & 3) == 1 ? (unsigned)(rs >> 8 & 0xf)
+                                                                   : (unsigned)(rs >> 16 & 0xffff);
+                    if ((rs >> 40 & 1) && g < 6)
+                        v = 0; /* more runs of zeros */
+                    dq.ecs.addr[2 * g] = (uint8_t)(v >> 8);
+                    dq.ecs.addr[2 * g + 1] = (uint8_t)v;
+                }
+            }
+            char want[128], t[INET6_ADDRSTRLEN], text[128];
+            inet_ntop(AF_INET6, dq.ecs.addr, t, sizeof(t));
+            snprintf(want, sizeof(want), "loc=- ecs=%s/56 scope=0", t);
+            srv_tap_event_t ev = { .q = &dq, .ecs_used = true };
+            srv_tap_decision(&ev, text, sizeof(text));
+            n6++;
+            if (strcmp(text, want) != 0 && bad6++ < 5)
+                printf("# got '%s', want '%s'\n", text, want);
+        }
+        is_int(bad6, 0, "%u IPv6 ECS addresses written as inet_ntop writes them", n6);
     }
 
     /* Metric indexes. */
