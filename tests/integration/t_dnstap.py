@@ -498,6 +498,32 @@ else:
     tap.ok(all(w in got for w in back) and ctypes == [CONTENT_TYPE],
            "a collector that went away and came back gets a new stream (%d messages)" % len(msgs))
 
+# ---- 4b. IPv6 clients: location (through the thread's cache) and the ECS address text ------
+out6 = os.path.join(WORK, "out6.dnstap")
+srv = lib.start_geocast(config=config("  dnstap: { file: %s, queries: false }" % out6),
+                        zones={"example.com": ZONE})
+six = [("2a00:1001::", 48), ("2a00:1001::", 48), ("2a00:1000:0:1::", 64), ("2a00:1001:0:ab00::", 56)]
+try:
+    sent6 = [send_from(srv.port, lib.make_query("geo.example.com", "A",
+                                                options=[dns.edns.ECSOption(a, n)]))
+             for a, n in six]
+    srv.stop_and_check()
+finally:
+    srv.stop(timeout=2)
+_, msgs6 = read_dnstap(out6)
+ex6 = []
+for _, _, data in sent6:
+    m = [x for x in msgs6 if x["response"] == data]
+    ex6.append(m[0]["extra"] if m else None)
+scopes = [dns.message.from_wire(d).options[0].scopelen for _, _, d in sent6]
+want6 = ["loc=JP/JP-27/Osaka zone=example.com. route=geo.example.com/A answer=192.0.2.10 "
+         "boundary=Japan ecs=2a00:1001::/48 scope=%d" % scopes[0]] * 2 + [
+         "loc=DE/DE-BE/Berlin zone=example.com. route=geo.example.com/A answer=192.0.2.12 "
+         "boundary=- ecs=2a00:1000:0:1::/64 scope=%d" % scopes[2],
+         "loc=JP/JP-27/Osaka zone=example.com. route=geo.example.com/A answer=192.0.2.10 "
+         "boundary=Japan ecs=2a00:1001:0:ab00::/56 scope=%d" % scopes[3]]
+tap.is_(ex6, want6, "IPv6 ECS: location, answer and the address as text, the same when cached")
+
 # ---- 5. config errors --------------------------------------------------------------------
 for logging, want, name in [
         ("  dnstap: { queries: true }", "needs file or socket", "dnstap without an output"),
