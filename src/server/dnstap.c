@@ -804,7 +804,8 @@ static void put_loc(out_t *o, const srv_tap_event_t *ev)
 
 /* The location text from the thread's cache: reading a location and its city name for
  * a client seen before costs two cache misses in the location table (perf: 80 % of the
- * decision text's time before this cache); the cache is 128 KiB per thread. */
+ * decision text's time before this cache); the cache is 512 KiB per thread (8,192
+ * entries of 64 bytes). */
 static void put_loc_cached(out_t *o, srv_tap_t *t, const srv_tap_event_t *ev)
 {
     if (!t || !ev->snap || !ev->snap->geo || ev->loc == 0) {
