@@ -26,6 +26,10 @@ static inline uint32_t rd_u32(const uint8_t *p)
 {
     return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
 }
+static inline uint64_t rd_u64(const uint8_t *p)
+{
+    return (uint64_t)rd_u32(p) << 32 | rd_u32(p + 4);
+}
 static inline void wr_u16(uint8_t *p, uint16_t v)
 {
     p[0] = (uint8_t)(v >> 8);

@@ -2,7 +2,8 @@
 
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
+
+#include "common/util.h"
 
 #define SRV_LOC_WIDE (1u << 31)
 #define SRV_LOC_EXACT (1u << 30)
@@ -13,9 +14,8 @@ srv_loc_cache_t *srv_loc_cache_new(void)
     srv_loc_cache_t *c = NULL;
     if (posix_memalign((void **)&c, 64, sizeof(*c)) != 0)
         return NULL;
-    c->generation = 0;
+    c->generation = UINT64_MAX; /* cleared on first use, not here: untouched pages stay free */
     c->misses = 0;
-    c->valid = 0; /* the sets are cleared on first use, not here: untouched pages stay free */
     return c;
 }
 
@@ -26,11 +26,10 @@ void srv_loc_cache_free(srv_loc_cache_t *c)
 
 static void check_generation(srv_loc_cache_t *c, uint64_t generation)
 {
-    if (!c->valid || c->generation != generation) {
+    if (c->generation != generation) {
         memset(c->set, 0, sizeof(c->set));
         memset(c->set6, 0, sizeof(c->set6));
         c->generation = generation;
-        c->valid = 1;
     }
 }
 
@@ -46,9 +45,8 @@ uint32_t srv_loc_cache_lookup(srv_loc_cache_t *c, uint64_t generation, const geo
             return v & SRV_LOC_ID;
     }
     c->misses++;
-    uint8_t b[4] = { (uint8_t)(a >> 24), (uint8_t)(a >> 16), (uint8_t)(a >> 8), (uint8_t)a };
     unsigned prefix;
-    uint32_t loc = geo_lookup(geo, AF_INET, b, &prefix);
+    uint32_t loc = geo_lookup_v4(geo, a, &prefix);
     if (loc < SRV_LOC_ID) {
         memmove(e + 1, e, (SRV_LOC_WAYS - 1) * sizeof(*e));
         e[0].key = prefix <= 24 ? a24 : a;
@@ -61,9 +59,7 @@ uint32_t srv_loc_cache_lookup6(srv_loc_cache_t *c, uint64_t generation, const ge
                                const uint8_t a[16])
 {
     check_generation(c, generation);
-    uint64_t hi = 0;
-    for (int i = 0; i < 8; i++)
-        hi = hi << 8 | a[i];
+    uint64_t hi = rd_u64(a);
     srv_loc6_entry_t *e = c->set6[srv_loc6_set_of(hi)].e;
     uint64_t hi48 = hi & ~(uint64_t)0xffff;
     for (unsigned i = 0; i < SRV_LOC_WAYS; i++) {
@@ -73,7 +69,7 @@ uint32_t srv_loc_cache_lookup6(srv_loc_cache_t *c, uint64_t generation, const ge
     }
     c->misses++;
     unsigned prefix;
-    uint32_t loc = geo_lookup(geo, AF_INET6, a, &prefix);
+    uint32_t loc = geo_lookup_v6(geo, a, &prefix);
     if (loc < SRV_LOC_ID && prefix <= 64) { /* the whole /64 (or /48) is in this block */
         memmove(e + 1, e, (SRV_LOC_WAYS - 1) * sizeof(*e));
         e[0].key = prefix <= 48 ? hi48 : hi;

@@ -42,8 +42,8 @@ typedef struct {
 } __attribute__((aligned(64))) srv_loc6_set_t;
 
 typedef struct {
-    uint64_t generation; /* the snapshot the entries are from */
-    int valid;           /* 0: never used, the sets are not initialized */
+    uint64_t generation; /* the snapshot the entries are from; UINT64_MAX: none yet,
+                          * the sets are not initialized */
     uint64_t misses;     /* lookups that went to the GeoIP table */
     srv_loc_set_t set[1u << SRV_LOC_SET_BITS];
     srv_loc6_set_t set6[1u << SRV_LOC6_SET_BITS];

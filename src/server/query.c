@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "common/err.h"
+#include "common/util.h"
 #include "dns/pkt.h"
 #include "dns/rrtype.h"
 #include "conf/conf.h"
@@ -68,19 +69,6 @@ typedef struct {
 
 static int put_routed(answer_t *a, const pol_route_t *r, int *first);
 
-static inline uint32_t client_v4(const uint8_t *addr)
-{
-    return (uint32_t)addr[0] << 24 | (uint32_t)addr[1] << 16 | (uint32_t)addr[2] << 8 | addr[3];
-}
-
-static inline uint64_t client_v6_hi(const uint8_t *addr)
-{
-    uint64_t hi = 0;
-    for (int i = 0; i < 8; i++)
-        hi = hi << 8 | addr[i];
-    return hi;
-}
-
 /* The GeoIP location id of a client (the snapshot has geo data), through the thread's
  * cache (server/loccache.h). */
 static uint32_t client_location(srv_worker_t *w, const snapshot_t *s, int family,
@@ -90,7 +78,16 @@ static uint32_t client_location(srv_worker_t *w, const snapshot_t *s, int family
         return geo_lookup(s->geo, family, addr, NULL);
     if (family == AF_INET6)
         return srv_loc_cache_lookup6(w->loc, s->generation, s->geo, addr);
-    return srv_loc_cache_lookup(w->loc, s->generation, s->geo, client_v4(addr));
+    return srv_loc_cache_lookup(w->loc, s->generation, s->geo, rd_u32(addr));
+}
+
+/* Find the location the logs will show for client c now: its text is then on its way
+ * while the rest of the answer is written (see srv_tap_prefetch_loc). */
+static void find_log_location(answer_t *a, const client_t *c)
+{
+    a->loc = client_location(a->w, a->snap, c->family, c->addr);
+    a->loc_known = true;
+    srv_tap_prefetch_loc(a->w->tap, a->loc);
 }
 
 /*
@@ -115,13 +112,8 @@ static void decide(answer_t *a, const pol_route_t *r, pol_result_t *res)
         scope = a->ecs_private;
     if (scope > a->scope)
         a->scope = scope;
-    if (a->want_loc) {
-        /* The location the logs will show, now: its text is then on its way while the
-         * answer is written (see srv_tap_prefetch_loc). */
-        a->loc = client_location(a->w, a->snap, c->family, c->addr);
-        a->loc_known = true;
-        srv_tap_prefetch_loc(a->w->tap, a->loc);
-    }
+    if (a->want_loc)
+        find_log_location(a, c);
 }
 static const pol_route_t *route_for(const zone_node_t *n, uint16_t type);
 static int put_rrset(answer_t *a, const uint8_t *owner, uint16_t owner_off, const zone_rrset_t *set);
@@ -616,6 +608,7 @@ size_t srv_query_process(srv_worker_t *w, const uint8_t *pkt, size_t len, uint8_
     a.w = w;
     a.want_loc = w->tap && a.snap->geo;
     a.loc_known = false;
+    a.loc = 0;
     if (a.detailed && q.has_question)
         SRV_STAT_INC(w->stats.qtype[srv_qtype_index(q.qtype)]);
     a.src.family = AF_INET; /* unknown source: 0.0.0.0, which no boundary contains */
@@ -639,9 +632,9 @@ size_t srv_query_process(srv_worker_t *w, const uint8_t *pkt, size_t len, uint8_
     if (w->loc && a.snap->geo && (w->tap || a.st->countries)) { /* they will want it */
         const client_t *c = a.ecs_ok ? &a.ecs : &a.src;
         if (c->family == AF_INET)
-            srv_loc_cache_prefetch(w->loc, client_v4(c->addr));
+            srv_loc_cache_prefetch(w->loc, rd_u32(c->addr));
         else
-            srv_loc_cache_prefetch6(w->loc, client_v6_hi(c->addr));
+            srv_loc_cache_prefetch6(w->loc, rd_u64(c->addr));
     }
     a.rcode = rc;
     a.aa = false;
@@ -708,13 +701,8 @@ size_t srv_query_process(srv_worker_t *w, const uint8_t *pkt, size_t len, uint8_
         }
         dns_resp_set_rcode(&a.r, a.rcode);
     }
-    /* The logged location, if no routing decision found it (see decide) */
-    if (a.want_loc && !a.loc_known) {
-        const client_t *c = a.dec_ecs ? &a.ecs : &a.src;
-        a.loc = client_location(w, a.snap, c->family, c->addr);
-        a.loc_known = true;
-        srv_tap_prefetch_loc(w->tap, a.loc);
-    }
+    if (a.want_loc && !a.loc_known) /* no routing decision found it (see decide) */
+        find_log_location(&a, a.dec_ecs ? &a.ecs : &a.src);
     if (q.edns) {
         ecs_out.scope = a.scope;
         opt.ext_rcode = a.rcode;
@@ -759,7 +747,7 @@ size_t srv_query_process(srv_worker_t *w, const uint8_t *pkt, size_t len, uint8_
             .tcp = tcp, .q = &q, .rcode = a.rcode, .snap = a.snap, .zone = a.zone,
             .route = a.dec_route, .answer = a.dec_answer, .family = c->family,
             .addr = c->addr, .ecs_used = a.dec_ecs, .scope = a.scope,
-            .loc = a.loc_known ? a.loc : 0,
+            .loc = a.loc,
         };
         srv_tap_log(w, &ev);
     }
