@@ -39,11 +39,14 @@ typedef struct {
     fval_t v;
 } fcache_t;
 
-#define KEYCACHE_BITS 8
+#define PATH_COMPS 8 /* components of a field path, at most (MaxMind's longest: 3) */
+#define NKEYS (F_COUNT * PATH_COMPS)
+#define NO_KEY NKEYS /* a key no path names */
+#define KEYCACHE_BITS 10
 
 typedef struct {
-    uint32_t off; /* offset + 1 of a top-level key string; 0 = empty */
-    uint32_t group;
+    uint32_t off; /* offset + 1 of a key string; 0 = empty */
+    uint32_t id;  /* index into comp[], or NO_KEY */
 } keyslot_t;
 
 typedef struct {
@@ -51,8 +54,15 @@ typedef struct {
     const uint8_t *d; /* data section */
     uint32_t dsize;
     const char *const *paths[F_COUNT];
-    size_t key0len[F_COUNT], key1len[F_COUNT];
-    unsigned group[F_COUNT];     /* the fields whose path starts with the same key as f's */
+    unsigned want;               /* the fields with a path */
+    /* the distinct path components, and for each depth d: the fields whose component d
+     * is key k (km[d][k]), is array index ix (ix[f][d], or -1), or whose path ends (ends) */
+    const char *comp[NKEYS];
+    uint32_t complen[NKEYS], ncomp;
+    uint8_t km[PATH_COMPS][NKEYS + 1];
+    int32_t ix[F_COUNT][PATH_COMPS];
+    uint8_t ends[PATH_COMPS + 1];
+    uint8_t multi;               /* the fields whose path has two components or more */
     fcache_t *fcache;            /* F_COUNT * FCACHE_SIZE, by the offset of the value the
                                     path's first key led to */
     keyslot_t keys[1u << KEYCACHE_BITS];
@@ -78,10 +88,12 @@ typedef struct {
 
 /* ---- a small bounds-checked decoder of the MMDB data section -------------------------
  * libmaxminddb's MMDB_aget_value() re-walks the record from its start for every path; on
- * GeoLite2 City that was half the load time. This decoder scans each record's top-level
- * map once and caches the result of the rest of each path by the offset of the (usually
- * shared, pointed-to) sub-map, so each distinct country/continent/city map is decoded
- * once. Any out-of-bounds or malformed item makes the load fail with ERR_MALFORMED. */
+ * GeoLite2 City that was half the load time. This decoder walks each record once, all
+ * the configured paths together (every byte of a record is decoded once; a key is matched
+ * against the paths by the offset of its shared string), and caches what a path finds
+ * below a pointed-to sub-map by that map's offset, so each distinct country/continent/
+ * city map is decoded about once. Any out-of-bounds or malformed item makes the load fail
+ * with ERR_MALFORMED. */
 
 enum {
     T_EXT = 0, T_PTR = 1, T_STR = 2, T_DBL = 3, T_BYTES = 4, T_U16 = 5, T_U32 = 6, T_MAP = 7,
@@ -183,11 +195,6 @@ static int skip(const mm_ctx_t *c, uint32_t *off, int depth)
     return 0;
 }
 
-static bool key_is(const mm_ctx_t *c, const dval_t *k, const char *s, size_t len)
-{
-    return k->type == T_STR && k->size == len && memcmp(c->d + k->off, s, len) == 0;
-}
-
 static void scalar(const mm_ctx_t *c, const dval_t *v, fval_t *out)
 {
     const uint8_t *p = c->d + v->off;
@@ -229,47 +236,6 @@ static void scalar(const mm_ctx_t *c, const dval_t *v, fval_t *out)
     }
 }
 
-/* Follow path (from component `i` on) starting at the item at offset off. */
-static int follow(const mm_ctx_t *c, uint32_t off, const char *const *path, size_t i, fval_t *out)
-{
-    for (;; i++) {
-        dval_t v;
-        if (resolve(c, &off, &v) < 0)
-            return -1;
-        if (!path[i]) {
-            scalar(c, &v, out);
-            return 0;
-        }
-        off = v.off; /* the items of a map or array (after following a pointer) */
-        if (v.type == T_MAP) {
-            size_t len = strlen(path[i]);
-            bool found = false;
-            for (uint32_t k = 0; k < v.size && !found; k++) {
-                dval_t key;
-                if (resolve(c, &off, &key) < 0)
-                    return -1;
-                if (key_is(c, &key, path[i], len))
-                    found = true;
-                else if (skip(c, &off, 0) < 0)
-                    return -1;
-            }
-            if (!found)
-                return 0;
-        } else if (v.type == T_ARR) {
-            char *end;
-            unsigned long idx = strtoul(path[i], &end, 10);
-            if (*end || end == path[i] || idx >= v.size)
-                return 0;
-            for (unsigned long k = 0; k < idx; k++) {
-                if (skip(c, &off, 0) < 0)
-                    return -1;
-            }
-        } else {
-            return 0;
-        }
-    }
-}
-
 static int bad_record(mm_ctx_t *c, uint32_t off)
 {
     return geo_errf(c->err, c->errlen, ERR_MALFORMED, "%s: data record at offset %u is corrupt",
@@ -277,41 +243,13 @@ static int bad_record(mm_ctx_t *c, uint32_t off)
 }
 
 /*
- * Follow several paths that share their first component (location.latitude and
- * location.longitude) through the map at off in one pass, rather than one pass each.
- * `need` holds the fields still to find.
+ * Read the map key at *off (advancing past it) and return which path component it is
+ * (an index into comp[]), NO_KEY, or -1 (malformed). A key that is not a string is
+ * malformed in a record's top-level map and matches nothing deeper. Keys that repeat
+ * are pointers to one copy of the string (the writer shares them), so the answer is
+ * cached by the string's offset: most keys cost one control byte and one probe.
  */
-static int follow_group(const mm_ctx_t *c, uint32_t off, unsigned need, fval_t fv[F_COUNT])
-{
-    dval_t v;
-    if (resolve(c, &off, &v) < 0)
-        return -1;
-    if (v.type != T_MAP)
-        return 0;
-    off = v.off;
-    for (uint32_t k = 0; k < v.size && need; k++) {
-        dval_t key;
-        if (resolve(c, &off, &key) < 0)
-            return -1;
-        for (int f = 0; f < F_COUNT; f++) {
-            if (!(need & 1u << f) || !key_is(c, &key, c->paths[f][1], c->key1len[f]))
-                continue;
-            if (follow(c, off, c->paths[f], 2, &fv[f]) < 0)
-                return -1;
-            need &= ~(1u << f);
-        }
-        if (skip(c, &off, 0) < 0)
-            return -1;
-    }
-    return 0;
-}
-
-/*
- * Read a top-level key at *off and set *group to the fields whose path starts with it.
- * Keys that repeat are pointers to one copy of the string (the writer shares them), so
- * the answer is cached by the string's offset: most keys cost one control byte.
- */
-static int top_key(mm_ctx_t *c, uint32_t *off, unsigned *group)
+static int key_id(mm_ctx_t *c, uint32_t *off, bool top)
 {
     uint32_t at = *off;
     dval_t key;
@@ -320,30 +258,103 @@ static int top_key(mm_ctx_t *c, uint32_t *off, unsigned *group)
     if (key.type == T_PTR)
         at = key.off;
     keyslot_t *slot = &c->keys[(at * 2654435761u) >> (32 - KEYCACHE_BITS)];
-    if (slot->off == at + 1) {
-        *group = slot->group;
-        return 0;
-    }
+    if (slot->off == at + 1)
+        return (int)slot->id;
     if (key.type == T_PTR) {
         uint32_t t = key.off;
         if (dec(c, &t, &key) < 0)
             return -1;
     }
-    if (key.type != T_STR)
+    if (key.type != T_STR && top)
         return -1;
-    *group = 0;
-    for (int f = 0; f < F_COUNT; f++) {
-        if (c->paths[f] && key_is(c, &key, c->paths[f][0], c->key0len[f])) {
-            *group = c->group[f];
+    uint32_t id = NO_KEY;
+    for (uint32_t k = 0; k < c->ncomp && key.type == T_STR; k++) {
+        if (key.size == c->complen[k] && memcmp(c->d + key.off, c->comp[k], key.size) == 0) {
+            id = k;
             break;
         }
     }
     slot->off = at + 1;
-    slot->group = *group;
+    slot->id = id;
+    return (int)id;
+}
+
+static int scan(mm_ctx_t *c, uint32_t *off, unsigned d, unsigned need, fval_t fv[F_COUNT],
+                int depth);
+
+/*
+ * The items of map or array v, from *off: fill the fields in `need` (whose first d path
+ * components led to v) from them. With `all`, *off ends past the last item (v is inline
+ * in its parent); without, the walk stops once every field is found (v was reached
+ * through a pointer). As in libmaxminddb, the first key that matches a component decides.
+ */
+static int scan_items(mm_ctx_t *c, const dval_t *v, uint32_t *off, unsigned d, unsigned need,
+                      fval_t fv[F_COUNT], int depth, bool all)
+{
+    for (uint32_t k = 0; k < v->size; k++) {
+        if (!need && !all)
+            return 0;
+        unsigned sub = 0;
+        if (v->type == T_MAP) {
+            if (need) {
+                int id = key_id(c, off, false);
+                if (id < 0)
+                    return -1;
+                sub = need & c->km[d][id];
+            } else if (skip(c, off, depth + 1) < 0) {
+                return -1;
+            }
+        } else {
+            for (unsigned m = need; m; m &= m - 1) {
+                int f = __builtin_ctz(m);
+                if (c->ix[f][d] == (int64_t)k)
+                    sub |= 1u << f;
+            }
+        }
+        need &= ~sub;
+        if (scan(c, off, d + 1, sub, fv, depth + 1) < 0)
+            return -1;
+    }
     return 0;
 }
 
-/* Fill fv[F_*] from the record at data offset `rec`. */
+/*
+ * Decode the item at *off and advance *off past it (a pointer counts as its own bytes).
+ * `need`: the fields whose first d path components led here. A field whose path ends
+ * here takes the item's value (through one pointer); the others go on into a map or an
+ * array, and are missing in anything else. Each byte of a record is decoded once.
+ */
+static int scan(mm_ctx_t *c, uint32_t *off, unsigned d, unsigned need, fval_t fv[F_COUNT],
+                int depth)
+{
+    if (!need)
+        return skip(c, off, depth);
+    dval_t v;
+    if (depth > 32 || dec(c, off, &v) < 0)
+        return -1;
+    uint32_t *items = off, at = 0;
+    if (v.type == T_PTR) { /* the target, walked from a copy of the offset */
+        at = v.off;
+        if (dec(c, &at, &v) < 0 || v.type == T_PTR)
+            return -1;
+        items = &at;
+    }
+    for (unsigned m = need & c->ends[d]; m; m &= m - 1)
+        scalar(c, &v, &fv[__builtin_ctz(m)]);
+    need &= ~(unsigned)c->ends[d];
+    if (v.type != T_MAP && v.type != T_ARR)
+        return 0;
+    if (d >= PATH_COMPS)
+        need = 0;
+    return scan_items(c, &v, items, d, need, fv, depth, items == off);
+}
+
+/*
+ * Fill fv[F_*] from the record at data offset `rec`: one pass over its top-level map.
+ * A value reached through a pointer (the shared country, continent or city maps) is
+ * looked up in the field cache by the pointer's target first, so each distinct one is
+ * decoded about once; inline values (the per-network location map) are decoded in place.
+ */
 static int read_fields(mm_ctx_t *c, uint32_t rec, fval_t fv[F_COUNT])
 {
     uint32_t off = rec;
@@ -354,51 +365,48 @@ static int read_fields(mm_ctx_t *c, uint32_t rec, fval_t fv[F_COUNT])
     if (top.type != T_MAP)
         return 0; /* not a map: every field missing */
     off = top.off;
+    unsigned need = c->want;
     for (uint32_t k = 0; k < top.size; k++) {
-        unsigned group = 0, missed = 0;
-        if (top_key(c, &off, &group) < 0)
+        if (!need) { /* the rest of the map: nothing to read, and a record ends here */
+            return 0;
+        }
+        int id = key_id(c, &off, true);
+        if (id < 0)
             return bad_record(c, rec);
-        uint32_t voff = off;
+        unsigned group = need & c->km[0][id];
+        need &= ~group;
+        if (fv[F_COUNTRY].kind == FV_STR && fv[F_COUNTRY].len && fv[F_COUNTRY].len < 8)
+            need &= ~(1u << F_COUNTRY2); /* only a fallback: see decode() */
+        unsigned cached = group & c->multi, missed = group & ~cached;
         uint32_t target = 0;
-        if (group) { /* cache by the offset of the (pointed-to) sub-map */
-            uint32_t t = voff;
+        if (cached) {
             dval_t pv;
+            uint32_t t = off;
             if (dec(c, &t, &pv) < 0)
                 return bad_record(c, rec);
-            target = pv.type == T_PTR ? pv.off : voff;
-        }
-        for (int f = 0; f < F_COUNT; f++) {
-            if (!(group & 1u << f))
-                continue;
-            const char *const *p = c->paths[f];
-            if (!p[1]) { /* one-component path: the value itself */
-                if (follow(c, voff, p, 1, &fv[f]) < 0)
-                    return bad_record(c, rec);
-                continue;
-            }
-            fcache_t *slot = &c->fcache[f * FCACHE_SIZE + ((target * 2654435761u) >> 22)];
-            if (slot->key == target + 1)
-                fv[f] = slot->v;
-            else
-                missed |= 1u << f;
-        }
-        if (missed & (missed - 1)) {
-            if (follow_group(c, voff, missed, fv) < 0)
-                return bad_record(c, rec);
-        } else if (missed) {
-            int f = __builtin_ctz(missed);
-            if (follow(c, voff, c->paths[f], 1, &fv[f]) < 0)
-                return bad_record(c, rec);
-        }
-        for (int f = 0; f < F_COUNT; f++) {
-            if (missed & 1u << f) {
-                fcache_t *slot = &c->fcache[f * FCACHE_SIZE + ((target * 2654435761u) >> 22)];
-                slot->key = target + 1;
-                slot->v = fv[f];
+            if (pv.type == T_PTR) {
+                target = pv.off + 1;
+                for (unsigned m = cached; m; m &= m - 1) {
+                    int f = __builtin_ctz(m);
+                    fcache_t *slot = &c->fcache[f * FCACHE_SIZE + ((target * 2654435761u) >> 22)];
+                    if (slot->key == target)
+                        fv[f] = slot->v;
+                    else
+                        missed |= 1u << f;
+                }
+            } else {
+                missed = group;
+                cached = 0;
             }
         }
-        if (skip(c, &off, 0) < 0)
+        if (scan(c, &off, 1, missed, fv, 1) < 0)
             return bad_record(c, rec);
+        for (unsigned m = missed & cached; m; m &= m - 1) {
+            int f = __builtin_ctz(m);
+            fcache_t *slot = &c->fcache[f * FCACHE_SIZE + ((target * 2654435761u) >> 22)];
+            slot->key = target;
+            slot->v = fv[f];
+        }
     }
     return 0;
 }
@@ -676,6 +684,43 @@ static int walk_tree(mm_ctx_t *c, geo_rl4_t *v4, geo_rl6_t *v6)
     return rc;
 }
 
+/* The decoder's tables for the configured field paths (see mm_ctx_t); -1 if one is too long. */
+static int paths_prepare(mm_ctx_t *c)
+{
+    for (int f = 0; f < F_COUNT; f++) {
+        const char *const *p = c->paths[f];
+        if (p && !p[0])
+            c->paths[f] = p = NULL;
+        for (unsigned d = 0; d < PATH_COMPS; d++)
+            c->ix[f][d] = -1;
+        if (!p)
+            continue;
+        c->want |= 1u << f;
+        unsigned d = 0;
+        for (; p[d]; d++) {
+            if (d >= PATH_COMPS)
+                return -1;
+            uint32_t k = 0, len = (uint32_t)strlen(p[d]);
+            while (k < c->ncomp && !(c->complen[k] == len && memcmp(c->comp[k], p[d], len) == 0))
+                k++;
+            if (k == c->ncomp) {
+                c->comp[k] = p[d];
+                c->complen[k] = len;
+                c->ncomp++;
+            }
+            c->km[d][k] |= (uint8_t)(1u << f);
+            char *end;
+            unsigned long idx = strtoul(p[d], &end, 10);
+            if (!*end && end != p[d] && idx < INT32_MAX)
+                c->ix[f][d] = (int32_t)idx;
+        }
+        c->ends[d] |= (uint8_t)(1u << f);
+        if (d >= 2)
+            c->multi |= (uint8_t)(1u << f);
+    }
+    return 0;
+}
+
 int geo_mmdb_read(geo_builder_t *b, const geo_source_t *src, geo_rl4_t *v4, geo_rl6_t *v6,
                   char *err, size_t errlen)
 {
@@ -705,20 +750,12 @@ int geo_mmdb_read(geo_builder_t *b, const geo_source_t *src, geo_rl4_t *v4, geo_
                       .path = src->path,
                       .err = err,
                       .errlen = errlen};
-        for (int i = 0; i < F_COUNT; i++) {
-            if (c.paths[i] && !c.paths[i][0])
-                c.paths[i] = NULL;
-            c.key0len[i] = c.paths[i] ? strlen(c.paths[i][0]) : 0;
-            c.key1len[i] = c.paths[i] && c.paths[i][1] ? strlen(c.paths[i][1]) : 0;
-        }
-        for (int i = 0; i < F_COUNT; i++) {
-            for (int j = 0; j < F_COUNT && c.paths[i]; j++) {
-                if (c.paths[j] && strcmp(c.paths[i][0], c.paths[j][0]) == 0)
-                    c.group[i] |= 1u << j;
-            }
-        }
+        if (paths_prepare(&c) < 0)
+            rc = geo_errf(err, errlen, ERR_INVAL, "%s: a field path has more than %d components",
+                          src->path, PATH_COMPS);
         c.fcache = xcalloc((size_t)F_COUNT * FCACHE_SIZE, sizeof(fcache_t));
-        rc = walk_tree(&c, v4, v6);
+        if (rc == 0)
+            rc = walk_tree(&c, v4, v6);
         free(c.fcache);
         free(c.cache);
     }

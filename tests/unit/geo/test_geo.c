@@ -3,6 +3,7 @@
 
 #include "geo_test_util.h"
 
+#include <maxminddb.h>
 #include <sys/socket.h>
 
 #include "common/err.h"
@@ -473,6 +474,42 @@ static void expect_fail_csv(const char *blocks, const char *locations, int want,
         geo_db_free(db);
 }
 
+/*
+ * A record whose top-level map has the key "city" twice (tests/data/geo/dup-key.mmdb,
+ * from the fuzzer's corpus): the first one counts, as in libmaxminddb's MMDB_get_value().
+ */
+static void test_duplicate_key(void)
+{
+    const char *path = "tests/data/geo/dup-key.mmdb";
+    geo_db_t *db = load1(path);
+    MMDB_s m;
+    if (!ok(MMDB_open(path, MMDB_MODE_MMAP, &m) == MMDB_SUCCESS, "libmaxminddb opens it")) {
+        geo_db_free(db);
+        return;
+    }
+    int gai, mmerr;
+    MMDB_lookup_result_s r = MMDB_lookup_string(&m, "2600:1000::1", &gai, &mmerr);
+    MMDB_entry_data_s d;
+    char want[64] = "";
+    if (gai == 0 && mmerr == MMDB_SUCCESS && r.found_entry &&
+        MMDB_get_value(&r.entry, &d, "city", "names", "en", NULL) == MMDB_SUCCESS &&
+        d.has_data && d.type == MMDB_DATA_TYPE_UTF8_STRING && d.data_size < sizeof(want))
+        memcpy(want, d.utf8_string, d.data_size);
+    is_str(want, "San Jose", "libmaxminddb: the first \"city\" key's name");
+    double lat = 0;
+    if (r.found_entry && MMDB_get_value(&r.entry, &d, "location", "latitude", NULL) == 0 &&
+        d.has_data && d.type == MMDB_DATA_TYPE_DOUBLE)
+        lat = d.double_value;
+    if (db) {
+        const geo_location_t *l = tloc(db, "2600:1000::1", NULL);
+        is_str(l->city, want, "ours: the same");
+        ok((l->flags & GEO_HAS_COORDS) && l->lat == lat && lat != 0,
+           "  and the keys after the duplicate are read (latitude %f)", l->lat);
+        geo_db_free(db);
+    }
+    MMDB_close(&m);
+}
+
 static void test_bad(void)
 {
     char p[700];
@@ -724,5 +761,6 @@ int main(void)
     test_v4_only();
     test_csv();
     test_bad();
+    test_duplicate_key();
     return done_testing();
 }
