@@ -103,6 +103,7 @@ struct srv_tap {
 #define DIO_ALIGN 4096u             /* offset, length and memory alignment of direct writes */
 #define DIO_STAGE (1u << 20)        /* staging buffer */
 #define DIO_BATCH (256u * 1024)     /* write whole blocks once this much is staged */
+#define DIO_FRAMES (1u << 15)       /* frame ends remembered: a 1 MiB stage of frames >= 32 B */
 
 /* Where the writer thread sends the frames. */
 typedef struct {
@@ -117,6 +118,11 @@ typedef struct {
     uint8_t *stage;                /* DIO_STAGE bytes: the file from offset base on */
     size_t fill;                   /* bytes in stage, all but the last partial block unwritten */
     uint64_t base;                 /* file offset of stage[0] (a multiple of DIO_ALIGN) */
+    uint64_t durable;              /* the file holds every byte before this offset */
+    /* where the staged data frames end (file offsets, low 32 bits), oldest first: the
+     * frames a failed write loses are counted as discarded, like those of a failed writev */
+    uint32_t *fend;
+    uint32_t fhead, ftail;
 } tap_out_t;
 
 static struct {
@@ -260,19 +266,42 @@ static bool control_send(int fd, bool sock, fstrm_control_type type)
 
 /* ---- direct file output --------------------------------------------------------------- */
 
-static bool pwrite_all(int fd, const uint8_t *p, size_t len, uint64_t off)
+/* pwrite until done or an error: the bytes written (len when all were). */
+static size_t pwrite_n(int fd, const uint8_t *p, size_t len, uint64_t off)
 {
-    while (len) {
-        ssize_t n = pwrite(fd, p, len, (off_t)off);
+    size_t done = 0;
+    while (done < len) {
+        ssize_t n = pwrite(fd, p + done, len - done, (off_t)(off + done));
         if (n < 0 && errno == EINTR)
             continue;
         if (n <= 0)
-            return false;
-        p += n;
-        len -= (size_t)n;
-        off += (uint64_t)n;
+            break;
+        done += (size_t)n;
     }
-    return true;
+    return done;
+}
+
+static bool pwrite_all(int fd, const uint8_t *p, size_t len, uint64_t off)
+{
+    return pwrite_n(fd, p, len, off) == len;
+}
+
+static void dio_durable(tap_out_t *o, uint64_t end)
+{
+    if (end > o->durable)
+        o->durable = end;
+    while (o->ftail != o->fhead && (int32_t)(o->fend[o->ftail % DIO_FRAMES] -
+                                             (uint32_t)o->durable) <= 0)
+        o->ftail++;
+}
+
+/* Data frames staged and not on the file yet: what a failed write loses. */
+static uint64_t dio_unwritten(const tap_out_t *o)
+{
+    uint64_t n = 0;
+    for (uint32_t i = o->ftail; i != o->fhead; i++)
+        n += (int32_t)(o->fend[i % DIO_FRAMES] - (uint32_t)o->durable) > 0;
+    return n;
 }
 
 /* Leave direct output (the file system refused a direct write): what is staged goes out
@@ -287,6 +316,7 @@ static bool dio_fall_back(tap_out_t *o)
     o->bfd = -1;
     o->direct = false;
     o->fill = 0;
+    o->ftail = o->fhead;
     return true;
 }
 
@@ -301,16 +331,22 @@ static bool dio_flush(tap_out_t *o, bool all)
         while (n < 0 && errno == EINTR);
         if (n < 0 && errno == EINVAL) /* alignment the file system does not take */
             return dio_fall_back(o);
-        if (n > 0 && (size_t)n < whole) /* a short write (disk full): finish it the usual way */
-            n = pwrite_all(o->fd, o->stage + n, whole - (size_t)n, o->base + (uint64_t)n) ? (ssize_t)whole : -1;
-        if (n <= 0)
+        size_t done = n > 0 ? (size_t)n : 0;
+        if (done && done < whole) /* short (a full disk): the rest, while it goes */
+            done += pwrite_n(o->fd, o->stage + done, whole - done, o->base + done);
+        dio_durable(o, o->base + done);
+        if (done < whole)
             return false;
         o->base += whole;
         o->fill -= whole;
         memmove(o->stage, o->stage + whole, o->fill);
     }
     /* the partial block stays staged: the next direct write of its block rewrites it */
-    return !all || !o->fill || pwrite_all(o->bfd, o->stage, o->fill, o->base);
+    if (!all || !o->fill)
+        return true;
+    size_t done = pwrite_n(o->bfd, o->stage, o->fill, o->base);
+    dio_durable(o, o->base + done);
+    return done == o->fill;
 }
 
 /* Stage bytes for the file; whole blocks go out once DIO_BATCH is staged. */
@@ -378,6 +414,7 @@ static bool dio_open(tap_out_t *o)
             return false;
         }
         memset(o->stage, 0, DIO_STAGE); /* resident from the start */
+        o->fend = xmalloc(DIO_FRAMES * sizeof(*o->fend));
     }
     /* appending: the partial last block is staged again, to be rewritten whole */
     o->base = (uint64_t)st.st_size & ~(uint64_t)(DIO_ALIGN - 1);
@@ -390,6 +427,8 @@ static bool dio_open(tap_out_t *o)
     o->fd = fd;
     o->bfd = bfd;
     o->direct = true;
+    o->durable = (uint64_t)st.st_size;
+    o->fhead = o->ftail = 0;
     return true;
 }
 
@@ -445,6 +484,7 @@ static void out_close(tap_out_t *o, bool finish)
     o->bfd = -1;
     o->direct = false;
     o->fill = 0;
+    o->fhead = o->ftail = 0;
     clock_gettime(CLOCK_MONOTONIC, &o->retry);
     o->retry.tv_sec += 1; /* the collector is retried every second */
 }
@@ -511,6 +551,32 @@ static uint64_t count_frames(const ring_t *r, uint64_t from, uint64_t to)
     return n;
 }
 
+/*
+ * For direct output: remember where the frames of ring bytes [from, to), staged from
+ * file offset fstart on, end; with `failed`, return how many of them the file does not
+ * hold instead.
+ */
+static uint64_t dio_note_frames(tap_out_t *o, const ring_t *r, uint64_t from, uint64_t to,
+                                uint64_t fstart, bool failed)
+{
+    uint64_t lost = 0, at = from;
+    while (at + FRAME_HDR <= to) {
+        uint8_t h[FRAME_HDR];
+        for (int i = 0; i < FRAME_HDR; i++)
+            h[i] = r->mem[(at + (uint64_t)i) & r->mask];
+        at += FRAME_HDR + ((uint64_t)h[0] << 24 | (uint64_t)h[1] << 16 | h[2] << 8 | h[3]);
+        uint64_t end = fstart + (at - from);
+        if (failed) {
+            lost += end > o->durable;
+            continue;
+        }
+        if (o->fhead - o->ftail == DIO_FRAMES) /* only with frames under 32 bytes */
+            o->ftail++;
+        o->fend[o->fhead++ % DIO_FRAMES] = (uint32_t)end;
+    }
+    return lost;
+}
+
 /* Write out (or, with no output, throw away) what the ring holds. Returns the bytes. */
 static uint64_t drain(ring_t *r)
 {
@@ -522,10 +588,17 @@ static uint64_t drain(ring_t *r)
         uint64_t off = tail & r->mask, len = head - tail;
         uint64_t first = len < r->size - off ? len : r->size - off;
         struct iovec iov[2] = { { r->mem + off, first }, { r->mem, len - first } };
-        if (!out_write(&g.out, iov, len > first ? 2 : 1)) {
+        bool direct = g.out.direct;
+        uint64_t fstart = g.out.base + g.out.fill;
+        if (out_write(&g.out, iov, len > first ? 2 : 1)) {
+            if (g.out.direct)
+                dio_note_frames(&g.out, r, tail, head, fstart, false);
+        } else {
+            uint64_t lost = direct && g.out.direct
+                                ? dio_unwritten(&g.out) + dio_note_frames(&g.out, r, tail, head, fstart, true)
+                                : count_frames(r, tail, head);
             out_close(&g.out, false); /* the stream is cut mid-frame: no STOP */
-            atomic_fetch_add_explicit(&g.discarded, count_frames(r, tail, head),
-                                      memory_order_relaxed);
+            atomic_fetch_add_explicit(&g.discarded, lost, memory_order_relaxed);
         }
     } else {
         atomic_fetch_add_explicit(&g.discarded, count_frames(r, tail, head),
@@ -574,8 +647,11 @@ static void *writer_main(void *arg)
             timeout = idle = idle * 2 < 100 ? idle * 2 : 100;
         if (g.out.fd < 0 && timeout > 100)
             timeout = 100;
-        if (timeout > 1 && g.out.direct && g.out.fill && !dio_flush(&g.out, true))
-            out_close(&g.out, false); /* not busy: the file gets its last frames now */
+        if (timeout > 1 && g.out.direct && g.out.fill && !dio_flush(&g.out, true)) {
+            /* not busy: the file gets its last frames now */
+            atomic_fetch_add_explicit(&g.discarded, dio_unwritten(&g.out), memory_order_relaxed);
+            out_close(&g.out, false);
+        }
         atomic_store(&g.sleeping, true);
         if (!any_ring_full() && !atomic_load(&g.stop)) {
             struct pollfd p = { .fd = g.efd, .events = POLLIN };
@@ -747,6 +823,7 @@ void srv_tap_stop(void)
     g.ring_size = 0;
     free(g.out.path);
     free(g.out.stage);
+    free(g.out.fend);
     g.out = (tap_out_t){ .fd = -1, .bfd = -1 };
     if (g.efd >= 0)
         close(g.efd);
