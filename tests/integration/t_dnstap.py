@@ -668,6 +668,43 @@ else:
     finally:
         subprocess.run(["umount", "-l", small], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
+# ---- 4d. a file system without O_DIRECT (ramfs): the file is written the ordinary way ----
+rdir = os.path.join(WORK, "ramfs")
+os.makedirs(rdir, exist_ok=True)
+if os.geteuid() != 0 or subprocess.run(["mount", "-t", "ramfs", "ramfs", rdir],
+                                       stdout=subprocess.DEVNULL,
+                                       stderr=subprocess.DEVNULL).returncode != 0:
+    tap.skip("needs root to mount a ramfs", 2)
+else:
+    try:
+        rfile = os.path.join(rdir, "out.dnstap")
+        srv = lib.start_geocast(config=config("  dnstap: { file: %s }" % rfile),
+                                zones={"example.com": ZONE})
+        flags = []
+        try:
+            fdir = "/proc/%d/fd" % srv.proc.pid
+            for fd in os.listdir(fdir):
+                if os.readlink(os.path.join(fdir, fd)) == rfile:
+                    with open("/proc/%d/fdinfo/%s" % (srv.proc.pid, fd)) as f:
+                        flags.append(int(f.read().split("flags:")[1].split()[0], 8))
+            sent_r = traffic(srv)
+            srv.stop_and_check()
+        finally:
+            srv.stop(timeout=2)
+        try:
+            _, msgs_r = read_dnstap(rfile)
+        except (OSError, ValueError, struct.error):
+            msgs_r = []
+        tap.ok(len(flags) == 1 and not flags[0] & os.O_DIRECT,
+               "ramfs: O_DIRECT refused, one ordinary descriptor (flags %s)"
+               % [oct(f) for f in flags])
+        tap.ok(len(msgs_r) >= 2 * len(sent_r) and
+               sum(m["type"] == 1 and m["query"] == w for m in msgs_r for _, w, _, _ in sent_r)
+               == len(sent_r),
+               "ramfs: every query and response in the file (%d messages)" % len(msgs_r))
+    finally:
+        subprocess.run(["umount", "-l", rdir], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
 # ---- 5. config errors --------------------------------------------------------------------
 for logging, want, name in [
         ("  dnstap: { queries: true }", "needs file or socket", "dnstap without an output"),
