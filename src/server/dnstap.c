@@ -281,11 +281,6 @@ static size_t pwrite_n(int fd, const uint8_t *p, size_t len, uint64_t off)
     return done;
 }
 
-static bool pwrite_all(int fd, const uint8_t *p, size_t len, uint64_t off)
-{
-    return pwrite_n(fd, p, len, off) == len;
-}
-
 static void dio_durable(tap_out_t *o, uint64_t end)
 {
     if (end > o->durable)
@@ -308,7 +303,7 @@ static uint64_t dio_unwritten(const tap_out_t *o)
  * through the ordinary descriptor, which becomes the output. */
 static bool dio_fall_back(tap_out_t *o)
 {
-    if (!pwrite_all(o->bfd, o->stage, o->fill, o->base) ||
+    if (pwrite_n(o->bfd, o->stage, o->fill, o->base) != o->fill ||
         lseek(o->bfd, (off_t)(o->base + o->fill), SEEK_SET) < 0)
         return false;
     close(o->fd);
@@ -363,10 +358,15 @@ static bool dio_write(tap_out_t *o, const struct iovec *iov, int iovcnt)
             len -= n;
             if (o->fill == DIO_STAGE && !dio_flush(o, false))
                 return false;
-            if (!o->direct) /* fell back: the rest the usual way */
-                return write_all(o->fd, false, (struct iovec[]){ { (void *)p, len } }, 1) &&
-                       (i + 1 == iovcnt ||
-                        write_all(o->fd, false, (struct iovec *)iov + i + 1, iovcnt - i - 1));
+            if (!o->direct) { /* fell back: the rest the usual way (iovcnt <= 2) */
+                struct iovec rest[2];
+                int k = 0;
+                if (len)
+                    rest[k++] = (struct iovec){ (void *)p, len };
+                for (int j = i + 1; j < iovcnt && k < 2; j++)
+                    rest[k++] = iov[j];
+                return k == 0 || write_all(o->fd, false, rest, k);
+            }
         }
     }
     return o->fill < DIO_BATCH || dio_flush(o, false);
