@@ -537,15 +537,24 @@ static void out_open(tap_out_t *o)
     }
 }
 
+/* The length in the header of the frame at ring byte `at`. */
+static inline uint32_t frame_len_at(const ring_t *r, uint64_t at)
+{
+    uint64_t off = at & r->mask;
+    if (off + FRAME_HDR <= r->size)
+        return rd_u32(r->mem + off);
+    uint8_t h[FRAME_HDR];
+    for (int i = 0; i < FRAME_HDR; i++)
+        h[i] = r->mem[(at + (uint64_t)i) & r->mask];
+    return rd_u32(h);
+}
+
 /* Frames in ring bytes [from, to): only counted when they are thrown away. */
 static uint64_t count_frames(const ring_t *r, uint64_t from, uint64_t to)
 {
     uint64_t n = 0;
     while (from + FRAME_HDR <= to) {
-        uint8_t h[FRAME_HDR];
-        for (int i = 0; i < FRAME_HDR; i++)
-            h[i] = r->mem[(from + (uint64_t)i) & r->mask];
-        from += FRAME_HDR + ((uint64_t)h[0] << 24 | (uint64_t)h[1] << 16 | h[2] << 8 | h[3]);
+        from += FRAME_HDR + (uint64_t)frame_len_at(r, from);
         n++;
     }
     return n;
@@ -561,10 +570,7 @@ static uint64_t dio_note_frames(tap_out_t *o, const ring_t *r, uint64_t from, ui
 {
     uint64_t lost = 0, at = from;
     while (at + FRAME_HDR <= to) {
-        uint8_t h[FRAME_HDR];
-        for (int i = 0; i < FRAME_HDR; i++)
-            h[i] = r->mem[(at + (uint64_t)i) & r->mask];
-        at += FRAME_HDR + ((uint64_t)h[0] << 24 | (uint64_t)h[1] << 16 | h[2] << 8 | h[3]);
+        at += FRAME_HDR + (uint64_t)frame_len_at(r, at);
         uint64_t end = fstart + (at - from);
         if (failed) {
             lost += end > o->durable;
@@ -886,32 +892,54 @@ static void put_uint(out_t *o, unsigned v)
     put_mem(o, t + n, sizeof(t) - (size_t)n);
 }
 
-/* v < 1000 (an IPv4 octet, a prefix length): digits written directly. */
-static void put_small_uint(out_t *o, unsigned v)
+/* "0" .. "255": the digits, then their count in the last byte. */
+static const char dec3[256][4] = {
+#define D1(n) { '0' + (n), 0, 0, 1 }
+#define D2(n) { '0' + (n) / 10, '0' + (n) % 10, 0, 2 }
+#define D3(n) { '0' + (n) / 100, '0' + (n) / 10 % 10, '0' + (n) % 10, 3 }
+#define R10(D, n) D(n), D(n + 1), D(n + 2), D(n + 3), D(n + 4), D(n + 5), D(n + 6), D(n + 7), \
+                  D(n + 8), D(n + 9)
+    R10(D1, 0),
+    R10(D2, 10), R10(D2, 20), R10(D2, 30), R10(D2, 40), R10(D2, 50), R10(D2, 60), R10(D2, 70),
+    R10(D2, 80), R10(D2, 90),
+    R10(D3, 100), R10(D3, 110), R10(D3, 120), R10(D3, 130), R10(D3, 140), R10(D3, 150),
+    R10(D3, 160), R10(D3, 170), R10(D3, 180), R10(D3, 190), R10(D3, 200), R10(D3, 210),
+    R10(D3, 220), R10(D3, 230), R10(D3, 240),
+    D3(250), D3(251), D3(252), D3(253), D3(254), D3(255),
+#undef R10
+#undef D3
+#undef D2
+#undef D1
+};
+
+/* v < 256 (an IPv4 octet, a prefix length, a scope): digits from the table. */
+static inline void put_small_uint(out_t *o, unsigned v)
 {
-    if (o->end - o->p < 3 || v >= 1000) {
+    if (o->end - o->p < 3 || v > 255) {
         put_uint(o, v);
         return;
     }
-    char *p = o->p;
-    if (v >= 100) {
-        *p++ = (char)('0' + v / 100);
-        v %= 100;
-        *p++ = (char)('0' + v / 10);
-    } else if (v >= 10) {
-        *p++ = (char)('0' + v / 10);
-    }
-    *p++ = (char)('0' + v % 10);
-    o->p = p;
+    memcpy(o->p, dec3[v], 3); /* whole: the bytes after the digits are overwritten later */
+    o->p += dec3[v][3];
 }
 
 static void put_addr4(out_t *o, const uint8_t *a)
 {
-    for (int i = 0; i < 4; i++) {
-        if (i)
-            put_mem(o, ".", 1);
-        put_small_uint(o, a[i]);
+    if (o->end - o->p < 16) {
+        for (int i = 0; i < 4; i++) {
+            if (i)
+                put_mem(o, ".", 1);
+            put_small_uint(o, a[i]);
+        }
+        return;
     }
+    char *p = o->p;
+    for (int i = 0; i < 4; i++) {
+        memcpy(p, dec3[a[i]], 4); /* the count byte is overwritten by the dot */
+        p += dec3[a[i]][3];
+        *p++ = '.';
+    }
+    o->p = p - 1;
 }
 
 /* IPv6 text exactly as glibc's inet_ntop writes it (RFC 5952: lower-case hex without

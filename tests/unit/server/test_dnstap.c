@@ -194,6 +194,40 @@ int main(void)
         is_int(tl, sizeof(text) - 1, "a short buffer: cut, never overrun");
         is_str(text, "loc=- ecs=203.0.113.0", "  what fits");
     }
+    {
+        /* every octet value in every position, every source and scope up to 255; and
+         * every buffer size cuts the full text where snprintf would */
+        unsigned bad4 = 0, badcut = 0, n4 = 0;
+        for (unsigned v = 0; v < 256; v++) {
+            dns_query_t dq;
+            memset(&dq, 0, sizeof(dq));
+            dq.ecs_present = true;
+            dq.ecs.family = 1;
+            dq.ecs.source = (uint8_t)(v % 33);
+            uint8_t a[4] = { (uint8_t)v, (uint8_t)(255 - v), (uint8_t)(v * 7), (uint8_t)(v / 3) };
+            memcpy(dq.ecs.addr, a, 4);
+            srv_tap_event_t ev = { .q = &dq, .ecs_used = true, .scope = (uint8_t)(255 - v) };
+            char want[128], text[128];
+            snprintf(want, sizeof(want), "loc=- ecs=%u.%u.%u.%u/%u scope=%u", a[0], a[1], a[2],
+                     a[3], dq.ecs.source, ev.scope);
+            size_t tl = srv_tap_decision(&ev, text, sizeof(text));
+            n4++;
+            if ((strcmp(text, want) != 0 || tl != strlen(want)) && bad4++ < 5)
+                printf("# got '%s', want '%s'\n", text, want);
+            for (size_t cap = 1; cap <= strlen(want) + 1; cap++) {
+                char cut[128];
+                memset(cut, 'X', sizeof(cut));
+                size_t cl = srv_tap_decision(&ev, cut, cap);
+                if ((cl != cap - 1 && cl != strlen(want)) || strncmp(cut, want, cl) != 0 ||
+                    cut[cl] != 0 || cut[cap] != 'X') {
+                    if (badcut++ < 5)
+                        printf("# cap %zu: got '%.*s' (%zu)\n", cap, (int)cap, cut, cl);
+                }
+            }
+        }
+        is_int(bad4, 0, "%u IPv4 ECS texts equal snprintf's", n4);
+        is_int(badcut, 0, "  and every shorter buffer holds a prefix of it, never overrun");
+    }
 
     /* IPv6 ECS addresses in the decision text: as inet_ntop writes them. */
     {
