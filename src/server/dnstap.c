@@ -53,9 +53,17 @@ typedef struct {
     uint64_t tail_seen;            /* tail as the I/O thread last read it */
     uint64_t wake_at;              /* used bytes above which the writer is woken */
     uint8_t *scratch;              /* size / 4 bytes: a frame that wraps is built here */
+    /* the frames' lengths in order (FRAME_HDR + payload), so the writer can count and
+     * place frames without reading their headers back (a cache miss each): frame k is
+     * flen[k & fmask]; the I/O thread has written nframes, the writer taken ftaken */
+    uint32_t *flen;
+    uint64_t fmask, nframes, ftaken_seen;
     _Alignas(64) _Atomic uint64_t pub_head; /* head, published (I/O thread) */
     _Alignas(64) _Atomic uint64_t tail;     /* bytes written out or discarded (writer) */
+    _Atomic uint64_t ftaken;       /* frames written out or discarded (writer) */
 } ring_t;
+
+#define RING_FRAME_MIN 32          /* flen has an entry per RING_FRAME_MIN ring bytes */
 
 #define MID_SLOTS 64           /* decision text middles cached per thread (a power of 2) */
 #define MID_MAX 192            /* longest middle cached */
@@ -150,8 +158,11 @@ static ring_t *ring_new(size_t size)
     r->wake_at = size / 4;
     r->mem = xmalloc(size); /* pages become resident as they are used */
     r->scratch = xmalloc(size / 4);
+    r->fmask = size / RING_FRAME_MIN - 1;
+    r->flen = xmalloc((r->fmask + 1) * sizeof(*r->flen));
     atomic_init(&r->pub_head, 0);
     atomic_init(&r->tail, 0);
+    atomic_init(&r->ftaken, 0);
     return r;
 }
 
@@ -161,6 +172,7 @@ static void ring_free(ring_t *r)
         return;
     free(r->mem);
     free(r->scratch);
+    free(r->flen);
     free(r);
 }
 
@@ -187,6 +199,12 @@ static bool ring_put(ring_t *r, const srv_dnstap_msg_t *m, const srv_dnstap_len_
         if (r->head + need - r->tail_seen > r->size)
             return false;
     }
+    if (r->nframes - r->ftaken_seen > r->fmask) { /* only with frames under 32 bytes */
+        r->ftaken_seen = atomic_load_explicit(&r->ftaken, memory_order_acquire);
+        if (r->nframes - r->ftaken_seen > r->fmask)
+            return false;
+    }
+    r->flen[r->nframes++ & r->fmask] = (uint32_t)need;
     uint64_t off = r->head & r->mask;
     uint8_t *p = off + need <= r->size ? r->mem + off : r->scratch;
     p[0] = (uint8_t)(cap >> 24);
@@ -537,41 +555,27 @@ static void out_open(tap_out_t *o)
     }
 }
 
-/* The length in the header of the frame at ring byte `at`. */
-static inline uint32_t frame_len_at(const ring_t *r, uint64_t at)
-{
-    uint64_t off = at & r->mask;
-    if (off + FRAME_HDR <= r->size)
-        return rd_u32(r->mem + off);
-    uint8_t h[FRAME_HDR];
-    for (int i = 0; i < FRAME_HDR; i++)
-        h[i] = r->mem[(at + (uint64_t)i) & r->mask];
-    return rd_u32(h);
-}
-
-/* Frames in ring bytes [from, to): only counted when they are thrown away. */
-static uint64_t count_frames(const ring_t *r, uint64_t from, uint64_t to)
+/* Frames in ring bytes [from, to), the first being frame number k: only counted when
+ * they are thrown away. */
+static uint64_t count_frames(const ring_t *r, uint64_t k, uint64_t from, uint64_t to)
 {
     uint64_t n = 0;
-    while (from + FRAME_HDR <= to) {
-        from += FRAME_HDR + (uint64_t)frame_len_at(r, from);
-        n++;
-    }
+    for (uint64_t at = from; at < to; at += r->flen[(k + n++) & r->fmask])
+        ;
     return n;
 }
 
 /*
- * For direct output: remember where the frames of ring bytes [from, to), staged from
- * file offset fstart on, end; with `failed`, return how many of them the file does not
- * hold instead.
+ * For direct output: remember where the frames of ring bytes [from, to) (the first being
+ * frame number k), staged from file offset fstart on, end; with `failed`, return how
+ * many of them the file does not hold instead.
  */
-static uint64_t dio_note_frames(tap_out_t *o, const ring_t *r, uint64_t from, uint64_t to,
-                                uint64_t fstart, bool failed)
+static uint64_t dio_note_frames(tap_out_t *o, const ring_t *r, uint64_t k, uint64_t from,
+                                uint64_t to, uint64_t fstart, bool failed)
 {
-    uint64_t lost = 0, at = from;
-    while (at + FRAME_HDR <= to) {
-        at += FRAME_HDR + (uint64_t)frame_len_at(r, at);
-        uint64_t end = fstart + (at - from);
+    uint64_t lost = 0, end = fstart, last = fstart + (to - from);
+    while (end < last) {
+        end += r->flen[k++ & r->fmask];
         if (failed) {
             lost += end > o->durable;
             continue;
@@ -590,26 +594,30 @@ static uint64_t drain(ring_t *r)
     uint64_t head = atomic_load_explicit(&r->pub_head, memory_order_acquire);
     if (head == tail)
         return 0;
+    uint64_t k = atomic_load_explicit(&r->ftaken, memory_order_relaxed), frames;
     if (g.out.fd >= 0) {
         uint64_t off = tail & r->mask, len = head - tail;
         uint64_t first = len < r->size - off ? len : r->size - off;
         struct iovec iov[2] = { { r->mem + off, first }, { r->mem, len - first } };
         bool direct = g.out.direct;
         uint64_t fstart = g.out.base + g.out.fill;
+        frames = count_frames(r, k, tail, head);
         if (out_write(&g.out, iov, len > first ? 2 : 1)) {
             if (g.out.direct)
-                dio_note_frames(&g.out, r, tail, head, fstart, false);
+                dio_note_frames(&g.out, r, k, tail, head, fstart, false);
         } else {
             uint64_t lost = direct && g.out.direct
-                                ? dio_unwritten(&g.out) + dio_note_frames(&g.out, r, tail, head, fstart, true)
-                                : count_frames(r, tail, head);
+                                ? dio_unwritten(&g.out) +
+                                      dio_note_frames(&g.out, r, k, tail, head, fstart, true)
+                                : frames;
             out_close(&g.out, false); /* the stream is cut mid-frame: no STOP */
             atomic_fetch_add_explicit(&g.discarded, lost, memory_order_relaxed);
         }
     } else {
-        atomic_fetch_add_explicit(&g.discarded, count_frames(r, tail, head),
-                                  memory_order_relaxed);
+        frames = count_frames(r, k, tail, head);
+        atomic_fetch_add_explicit(&g.discarded, frames, memory_order_relaxed);
     }
+    atomic_store_explicit(&r->ftaken, k + frames, memory_order_release);
     atomic_store_explicit(&r->tail, head, memory_order_release);
     return head - tail;
 }
