@@ -927,7 +927,7 @@ static inline void put_small_uint(out_t *o, unsigned v)
         put_uint(o, v);
         return;
     }
-    memcpy(o->p, dec3[v], 3); /* whole: the bytes after the digits are overwritten later */
+    memcpy(o->p, dec3[v], 3); /* all three: what lands past the digits is past o->p */
     o->p += dec3[v][3];
 }
 
