@@ -120,8 +120,8 @@ typedef struct {
     int fd;                        /* -1: not open */
     bool opened;                   /* a file was opened once: later opens append */
     struct timespec retry;         /* not before this (CLOCK_MONOTONIC) */
-    /* a file opened with O_DIRECT (fd); bfd: the same file without it */
-    bool direct;
+    /* a file opened with O_DIRECT (fd); bfd: the same file without it, -1 when the
+     * output is not direct (dio_on) */
     int bfd;
     uint8_t *stage;                /* DIO_STAGE bytes: the file from offset base on */
     size_t fill;                   /* bytes in stage, all but the last partial block unwritten */
@@ -255,34 +255,38 @@ static bool write_all(int fd, bool sock, struct iovec *iov, int iovcnt)
     return true;
 }
 
-/* Encode a control frame (with our content type for READY and START) into buf; *len:
- * its size in, the frame's out. */
-static bool control_encode(fstrm_control_type type, uint8_t *buf, size_t *len)
+/* Encode a control frame (with our content type for READY and START) into buf, of
+ * CONTROL_BUF bytes; iov: the frame. */
+#define CONTROL_BUF (FSTRM_CONTROL_FRAME_LENGTH_MAX + 8)
+static bool control_frame(fstrm_control_type type, uint8_t *buf, struct iovec *iov)
 {
     struct fstrm_control *c = fstrm_control_init();
+    size_t len = CONTROL_BUF;
     bool ok = fstrm_control_set_type(c, type) == fstrm_res_success &&
               (type == FSTRM_CONTROL_STOP ||
                fstrm_control_add_field_content_type(c, (const uint8_t *)CONTENT_TYPE,
                                                     strlen(CONTENT_TYPE)) ==
                    fstrm_res_success) &&
-              fstrm_control_encode(c, buf, len, FSTRM_CONTROL_FLAG_WITH_HEADER) ==
+              fstrm_control_encode(c, buf, &len, FSTRM_CONTROL_FLAG_WITH_HEADER) ==
                   fstrm_res_success;
     fstrm_control_destroy(&c);
+    *iov = (struct iovec){ buf, len };
     return ok;
 }
 
 static bool control_send(int fd, bool sock, fstrm_control_type type)
 {
-    uint8_t buf[FSTRM_CONTROL_FRAME_LENGTH_MAX + 8];
-    size_t len = sizeof(buf);
-    struct iovec iov = { buf, len };
-    if (!control_encode(type, buf, &len))
-        return false;
-    iov.iov_len = len;
-    return write_all(fd, sock, &iov, 1);
+    uint8_t buf[CONTROL_BUF];
+    struct iovec iov;
+    return control_frame(type, buf, &iov) && write_all(fd, sock, &iov, 1);
 }
 
 /* ---- direct file output --------------------------------------------------------------- */
+
+static inline bool dio_on(const tap_out_t *o)
+{
+    return o->bfd >= 0;
+}
 
 /* pwrite until done or an error: the bytes written (len when all were). */
 static size_t pwrite_n(int fd, const uint8_t *p, size_t len, uint64_t off)
@@ -327,7 +331,6 @@ static bool dio_fall_back(tap_out_t *o)
     close(o->fd);
     o->fd = o->bfd;
     o->bfd = -1;
-    o->direct = false;
     o->fill = 0;
     o->ftail = o->fhead;
     return true;
@@ -376,7 +379,7 @@ static bool dio_write(tap_out_t *o, const struct iovec *iov, int iovcnt)
             len -= n;
             if (o->fill == DIO_STAGE && !dio_flush(o, false))
                 return false;
-            if (!o->direct) { /* fell back: the rest the usual way (iovcnt <= 2) */
+            if (!dio_on(o)) { /* fell back: the rest the usual way (iovcnt <= 2) */
                 struct iovec rest[2];
                 int k = 0;
                 if (len)
@@ -393,19 +396,16 @@ static bool dio_write(tap_out_t *o, const struct iovec *iov, int iovcnt)
 /* Everything to the output: frames for a socket or an ordinary file are written at once. */
 static bool out_write(tap_out_t *o, struct iovec *iov, int iovcnt)
 {
-    if (o->direct)
+    if (dio_on(o))
         return dio_write(o, iov, iovcnt);
     return write_all(o->fd, o->socket, iov, iovcnt);
 }
 
 static bool out_control(tap_out_t *o, fstrm_control_type type)
 {
-    uint8_t buf[FSTRM_CONTROL_FRAME_LENGTH_MAX + 8];
-    size_t len = sizeof(buf);
-    if (!control_encode(type, buf, &len))
-        return false;
-    struct iovec iov = { buf, len };
-    return out_write(o, &iov, 1);
+    uint8_t buf[CONTROL_BUF];
+    struct iovec iov;
+    return control_frame(type, buf, &iov) && out_write(o, &iov, 1);
 }
 
 /* Open the file for direct output (fd, bfd, stage) at its end, or return false and leave
@@ -444,7 +444,6 @@ static bool dio_open(tap_out_t *o)
     }
     o->fd = fd;
     o->bfd = bfd;
-    o->direct = true;
     o->durable = (uint64_t)st.st_size;
     o->fhead = o->ftail = 0;
     return true;
@@ -493,14 +492,13 @@ static void out_close(tap_out_t *o, bool finish)
         return;
     if (finish && out_control(o, FSTRM_CONTROL_STOP) && o->socket)
         control_expect(o->fd, FSTRM_CONTROL_FINISH);
-    if (finish && o->direct)
+    if (finish && dio_on(o))
         dio_flush(o, true);
     close(o->fd);
     o->fd = -1;
     if (o->bfd >= 0)
         close(o->bfd);
     o->bfd = -1;
-    o->direct = false;
     o->fill = 0;
     o->fhead = o->ftail = 0;
     clock_gettime(CLOCK_MONOTONIC, &o->retry);
@@ -599,14 +597,14 @@ static uint64_t drain(ring_t *r)
         uint64_t off = tail & r->mask, len = head - tail;
         uint64_t first = len < r->size - off ? len : r->size - off;
         struct iovec iov[2] = { { r->mem + off, first }, { r->mem, len - first } };
-        bool direct = g.out.direct;
+        bool direct = dio_on(&g.out);
         uint64_t fstart = g.out.base + g.out.fill;
         frames = count_frames(r, k, tail, head);
         if (out_write(&g.out, iov, len > first ? 2 : 1)) {
-            if (g.out.direct)
+            if (dio_on(&g.out))
                 dio_note_frames(&g.out, r, k, tail, head, fstart, false);
         } else {
-            uint64_t lost = direct && g.out.direct
+            uint64_t lost = direct && dio_on(&g.out)
                                 ? dio_unwritten(&g.out) +
                                       dio_note_frames(&g.out, r, k, tail, head, fstart, true)
                                 : frames;
@@ -661,7 +659,7 @@ static void *writer_main(void *arg)
             timeout = idle = idle * 2 < 100 ? idle * 2 : 100;
         if (g.out.fd < 0 && timeout > 100)
             timeout = 100;
-        if (timeout > 1 && g.out.direct && g.out.fill && !dio_flush(&g.out, true)) {
+        if (timeout > 1 && dio_on(&g.out) && g.out.fill && !dio_flush(&g.out, true)) {
             /* not busy: the file gets its last frames now */
             atomic_fetch_add_explicit(&g.discarded, dio_unwritten(&g.out), memory_order_relaxed);
             out_close(&g.out, false);
