@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
 static void oom(size_t n)
 {
@@ -44,4 +45,37 @@ void *xmemdup(const void *p, size_t n)
     void *q = xmalloc(n);
     memcpy(q, p, n);
     return q;
+}
+
+void *huge_alloc(size_t n)
+{
+    size_t len = (n + 4095) & ~(size_t)4095;
+    if (len == 0)
+        len = 4096;
+    uint8_t *m = mmap(NULL, len + HUGE_PAGE, PROT_READ | PROT_WRITE,
+                      MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (m == MAP_FAILED)
+        return NULL;
+    uint8_t *p = (uint8_t *)(((uintptr_t)m + HUGE_PAGE - 1) & ~(uintptr_t)(HUGE_PAGE - 1));
+    if (p > m)
+        munmap(m, (size_t)(p - m));
+    if (m + len + HUGE_PAGE > p + len)
+        munmap(p + len, (size_t)(m + len + HUGE_PAGE - (p + len)));
+    if (len >= HUGE_PAGE) /* advice: failure is harmless */
+        (void)madvise(p, len & ~(HUGE_PAGE - 1), MADV_HUGEPAGE);
+    return p;
+}
+
+void *xhuge_alloc(size_t n)
+{
+    void *p = huge_alloc(n);
+    if (!p)
+        oom(n);
+    return p;
+}
+
+void xhuge_free(void *p, size_t n)
+{
+    if (p)
+        munmap(p, n ? (n + 4095) & ~(size_t)4095 : 4096);
 }

@@ -21,6 +21,21 @@ void *xrealloc(void *p, size_t n);
 ATTR_MALLOC char *xstrdup(const char *s);
 ATTR_MALLOC void *xmemdup(const void *p, size_t n);
 
+#define HUGE_PAGE ((size_t)2 << 20)
+#define HUGE_ROUND(n) (((n) + HUGE_PAGE - 1) & ~(HUGE_PAGE - 1))
+
+/*
+ * Memory for a big table read at random or a buffer streamed through: mapped 2 MiB-aligned,
+ * its whole 2 MiB pages advised as transparent huge pages (one TLB entry each instead of
+ * 512; without transparent huge pages the advice is a no-op), the tail in small pages.
+ * Pages become resident as they are touched (a whole huge page at its first touch).
+ * huge_alloc returns NULL on failure, xhuge_alloc aborts like xmalloc. Freed with
+ * xhuge_free(p, the same n).
+ */
+void *huge_alloc(size_t n);
+void *xhuge_alloc(size_t n);
+void xhuge_free(void *p, size_t n);
+
 static inline uint16_t rd_u16(const uint8_t *p) { return (uint16_t)(p[0] << 8 | p[1]); }
 static inline uint32_t rd_u32(const uint8_t *p)
 {

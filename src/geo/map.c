@@ -25,7 +25,6 @@
 
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
 #include <sys/socket.h>
 
 #include "common/err.h"
@@ -358,45 +357,27 @@ static uint32_t radix_entry(node_buf_t *nb, const keys_t *k, uint64_t b0, unsign
 
 /* ---- table memory -------------------------------------------------------------------- */
 
-#define HUGE_SZ ((size_t)2 << 20)
-
 /*
  * Lookups touch a few random places in tens of MB of tables: with 4 KiB pages nearly every
- * one is also a TLB miss. Tables of 2 MiB or more are mapped 2 MiB-aligned and their whole
- * 2 MiB pages advised as huge pages (the tail stays in small pages, so no memory is
- * wasted; without transparent huge pages the advice is a no-op). Smaller tables come
- * from malloc, 64-byte aligned. Freed with geo_table_free(p, the same n).
+ * one is also a TLB miss. Tables of 2 MiB or more go to huge pages (xhuge_alloc); smaller
+ * ones come from malloc, 64-byte aligned. Freed with geo_table_free(p, the same n).
  */
 void *geo_table_alloc(size_t n)
 {
-    if (n < HUGE_SZ) {
-        void *p = NULL;
-        if (posix_memalign(&p, 64, n ? (n + 63) & ~(size_t)63 : 64) != 0)
-            abort(); /* load time only: OOM is fatal, as xmalloc */
-        return p;
-    }
-    size_t len = (n + 4095) & ~(size_t)4095;
-    uint8_t *m = mmap(NULL, len + HUGE_SZ, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
-                      -1, 0);
-    if (m == MAP_FAILED)
-        abort();
-    uint8_t *p = (uint8_t *)(((uintptr_t)m + HUGE_SZ - 1) & ~(uintptr_t)(HUGE_SZ - 1));
-    if (p > m)
-        munmap(m, (size_t)(p - m));
-    if (m + len + HUGE_SZ > p + len)
-        munmap(p + len, (size_t)(m + len + HUGE_SZ - (p + len)));
-    (void)madvise(p, len & ~(HUGE_SZ - 1), MADV_HUGEPAGE); /* advice: failure is harmless */
+    if (n >= HUGE_PAGE)
+        return xhuge_alloc(n);
+    void *p = NULL;
+    if (posix_memalign(&p, 64, n ? (n + 63) & ~(size_t)63 : 64) != 0)
+        abort(); /* load time only: OOM is fatal, as xmalloc */
     return p;
 }
 
 void geo_table_free(void *p, size_t n)
 {
-    if (!p)
-        return;
-    if (n < HUGE_SZ)
-        free(p);
+    if (n >= HUGE_PAGE)
+        xhuge_free(p, n);
     else
-        munmap(p, (n + 4095) & ~(size_t)4095);
+        free(p);
 }
 
 /* 0, or ERR_LIMIT when the index would need more than POOL_MAX node entries (about one
