@@ -41,6 +41,12 @@
  * beginning. Single producer (the I/O thread moves head), single consumer (the writer
  * thread moves tail), no lock, no allocation: the writer writes everything between tail
  * and head with one writev of at most two pieces, however many frames that is.
+ *
+ * ring_huge: the ring and the writer's O_DIRECT stage live in transparent huge pages
+ * (xhuge_alloc, rounded up to 2 MiB). Under load ~120 MB/s of frames stream through them;
+ * in 4 KiB pages that is a new TLB entry every 4 KiB on both sides, evicting the entries
+ * of the query path's route and cache tables. bench/observability, seven alternating
+ * pairs: dnstap's throughput cost 11.5 % against 12.6 % (docs/performance.md).
  */
 #define RING_PER_FRAME 320          /* ring bytes per frame of logging.dnstap.queue */
 #define RING_MIN (512 * 1024)       /* smallest ring: a 64 KiB TCP response still fits */
@@ -156,7 +162,7 @@ static ring_t *ring_new(size_t size)
     r->size = size;
     r->mask = size - 1;
     r->wake_at = size / 4;
-    r->mem = xmalloc(size); /* pages become resident as they are used */
+    r->mem = xhuge_alloc(HUGE_ROUND(size)); /* see ring_huge */
     r->scratch = xmalloc(size / 4);
     r->fmask = size / RING_FRAME_MIN - 1;
     r->flen = xmalloc((r->fmask + 1) * sizeof(*r->flen));
@@ -170,7 +176,7 @@ static void ring_free(ring_t *r)
 {
     if (!r)
         return;
-    free(r->mem);
+    xhuge_free(r->mem, HUGE_ROUND(r->size));
     free(r->scratch);
     free(r->flen);
     free(r);
@@ -425,8 +431,8 @@ static bool dio_open(tap_out_t *o)
         return false;
     }
     if (!o->stage) {
-        if (posix_memalign((void **)&o->stage, DIO_ALIGN, DIO_STAGE) != 0) {
-            o->stage = NULL;
+        o->stage = huge_alloc(HUGE_ROUND(DIO_STAGE)); /* see ring_huge */
+        if (!o->stage) {
             close(fd);
             close(bfd);
             return false;
@@ -834,7 +840,7 @@ void srv_tap_stop(void)
     g.n = 0;
     g.ring_size = 0;
     free(g.out.path);
-    free(g.out.stage);
+    xhuge_free(g.out.stage, HUGE_ROUND(DIO_STAGE));
     free(g.out.fend);
     g.out = (tap_out_t){ .fd = -1, .bfd = -1 };
     if (g.efd >= 0)
