@@ -47,11 +47,15 @@ void *xmemdup(const void *p, size_t n)
     return q;
 }
 
+/* The length huge_alloc maps for n bytes: n rounded up to 4 KiB, at least one page. */
+static size_t huge_len(size_t n)
+{
+    return n ? (n + 4095) & ~(size_t)4095 : 4096;
+}
+
 void *huge_alloc(size_t n)
 {
-    size_t len = (n + 4095) & ~(size_t)4095;
-    if (len == 0)
-        len = 4096;
+    size_t len = huge_len(n);
     uint8_t *m = mmap(NULL, len + HUGE_PAGE, PROT_READ | PROT_WRITE,
                       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     if (m == MAP_FAILED)
@@ -77,5 +81,5 @@ void *xhuge_alloc(size_t n)
 void xhuge_free(void *p, size_t n)
 {
     if (p)
-        munmap(p, n ? (n + 4095) & ~(size_t)4095 : 4096);
+        munmap(p, huge_len(n));
 }

@@ -45,8 +45,8 @@
  * ring_huge: the ring and the writer's O_DIRECT stage live in transparent huge pages
  * (xhuge_alloc, rounded up to 2 MiB). Under load ~120 MB/s of frames stream through them;
  * in 4 KiB pages that is a new TLB entry every 4 KiB on both sides, evicting the entries
- * of the query path's route and cache tables. bench/observability, seven alternating
- * pairs: dnstap's throughput cost 11.5 % against 12.6 % (docs/performance.md).
+ * of the query path's route and cache tables. bench/observability, ten alternating
+ * pairs: dnstap's throughput cost 11.7 % against 12.6 % (docs/performance.md).
  */
 #define RING_PER_FRAME 320          /* ring bytes per frame of logging.dnstap.queue */
 #define RING_MIN (512 * 1024)       /* smallest ring: a 64 KiB TCP response still fits */
