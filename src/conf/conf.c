@@ -53,6 +53,20 @@ static bool is_false(const char *s)
     return !strcmp(s, "false") || !strcmp(s, "no") || !strcmp(s, "off");
 }
 
+static bool parse_bool(ctx_t *c, const yaml_node_t *v, const char *path, bool *out)
+{
+    const char *s = scalar(v);
+    if (s && (!strcmp(s, "true") || !strcmp(s, "yes") || !strcmp(s, "on")))
+        *out = true;
+    else if (s && is_false(s))
+        *out = false;
+    else {
+        fail(c, v, path, "expected true or false");
+        return false;
+    }
+    return true;
+}
+
 static int parse_uint(ctx_t *c, const yaml_node_t *n, const char *path, unsigned min,
                       unsigned max, unsigned *out)
 {
@@ -341,13 +355,12 @@ static void k_rrl(ctx_t *c, const yaml_node_t *v, const char *path, void *out)
 
 static void k_minimal(ctx_t *c, const yaml_node_t *v, const char *path, void *out)
 {
-    const char *s = scalar(v);
-    if (s && (!strcmp(s, "true") || !strcmp(s, "yes") || !strcmp(s, "on")))
-        ((conf_t *)out)->minimal_responses = true;
-    else if (s && is_false(s))
-        ((conf_t *)out)->minimal_responses = false;
-    else
-        fail(c, v, path, "expected true or false");
+    parse_bool(c, v, path, &((conf_t *)out)->minimal_responses);
+}
+
+static void k_udp_gso(ctx_t *c, const yaml_node_t *v, const char *path, void *out)
+{
+    parse_bool(c, v, path, &((conf_t *)out)->udp_gso);
 }
 
 /* server.user / server.group: a name (or a number), checked when geocastd starts. */
@@ -384,6 +397,7 @@ static const key_t_ server_keys[] = {
     { "identity", k_identity },
     { "version", k_version },
     { "udp_max_payload", k_udp_max },
+    { "udp_gso", k_udp_gso },
     { "tcp_max_clients", k_tcp_max_clients },
     { "tcp_idle_timeout", k_tcp_idle },
     { "tcp_max_queries", k_tcp_max_queries },
@@ -1380,20 +1394,6 @@ static void k_ctl_http(ctx_t *c, const yaml_node_t *v, const char *path, void *o
     cf->control_http = xstrdup(s);
 }
 
-static bool parse_bool(ctx_t *c, const yaml_node_t *v, const char *path, bool *out)
-{
-    const char *s = scalar(v);
-    if (s && (!strcmp(s, "true") || !strcmp(s, "yes") || !strcmp(s, "on")))
-        *out = true;
-    else if (s && is_false(s))
-        *out = false;
-    else {
-        fail(c, v, path, "expected true or false");
-        return false;
-    }
-    return true;
-}
-
 static void k_met_detailed(ctx_t *c, const yaml_node_t *v, const char *path, void *out)
 {
     parse_bool(c, v, path, &((conf_t *)out)->metrics_detailed);
@@ -1555,6 +1555,7 @@ static void set_defaults(conf_t *cf)
 {
     cf->workers = 0;
     cf->udp_max_payload = 1232;
+    cf->udp_gso = true;
     cf->tcp_max_clients = 1000;
     cf->tcp_idle_timeout_ms = 10000;
     cf->tcp_max_queries = 0;

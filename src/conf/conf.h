@@ -113,6 +113,7 @@ typedef struct {
     char *version;              /* version.bind, version.server; NULL = disabled */
     uint16_t udp_max_payload;   /* largest UDP reply we send and advertise (EDNS) */
     bool minimal_responses;     /* no authority NS / additional on positive answers */
+    bool udp_gso;               /* equal-size replies to one client leave as one UDP_SEGMENT send */
     unsigned tcp_max_clients;
     unsigned tcp_idle_timeout_ms;
     unsigned tcp_max_queries;

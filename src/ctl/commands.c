@@ -288,6 +288,9 @@ void ctl_write_stats(FILE *f, bool json)
         { "dnstap_sent", t.dnstap_sent },
         { "dnstap_dropped", t.dnstap_dropped },
         { "dnstap_discarded", srv_tap_discarded() },
+        { "udp_gso_sends", t.udp_gso_sends },
+        { "udp_gso_replies", t.udp_gso_replies },
+        { "udp_gso_refused", t.udp_gso_refused },
     };
     const char *sep = "{";
     for (size_t i = 0; i < ARRAY_SIZE(c); i++) {
@@ -388,6 +391,13 @@ void ctl_write_metrics(FILE *f, const snapshot_t *s)
     counter(f, "geocast_dnstap_discarded_total",
             "dnstap messages thrown away by the writer while no output was open.",
             srv_tap_discarded());
+    counter(f, "geocast_udp_gso_sends_total",
+            "UDP sends that carried several replies to one client (GSO).", t.udp_gso_sends);
+    counter(f, "geocast_udp_gso_replies_total", "Replies sent in those GSO sends.",
+            t.udp_gso_replies);
+    counter(f, "geocast_udp_gso_refused_total",
+            "GSO sends the kernel refused; their replies went out one by one.",
+            t.udp_gso_refused);
 
     /* Detailed counters (control.metrics.detailed / countries). */
     metric(f, "geocast_query_types_total", "counter", "Queries by QTYPE (other: the rest).");

@@ -221,6 +221,7 @@ int main(int argc, char **argv)
         .listen = listen,
         .nlisten = conf->nlisten,
         .workers = conf->workers ? conf->workers : (unsigned)(cores > 0 ? cores : 1),
+        .udp_gso = conf->udp_gso,
         .tcp_max_clients = conf->tcp_max_clients,
         .tcp_idle_timeout_ms = conf->tcp_idle_timeout_ms,
         .tcp_max_queries = conf->tcp_max_queries,

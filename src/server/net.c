@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
+#include <netinet/udp.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -15,6 +16,7 @@
 #include <urcu-qsbr.h>
 
 #include "common/err.h"
+#include "common/log.h"
 #include "common/util.h"
 #include "server/net_internal.h"
 #include "server/dnstap.h"
@@ -43,16 +45,46 @@
 #define NET_SOCKBUF (4 << 20)  /* SO_RCVBUF/SO_SNDBUF wish; the kernel may clamp it */
 #define NET_TCP_BACKLOG 1024
 
+/* UDP generic segmentation offload (Linux 4.18): several replies to one client, of one
+ * size, leave in one sendmsg with a UDP_SEGMENT cmsg and cross the IP stack once as one
+ * buffer; the kernel (or the NIC) cuts it into ordinary datagrams at the end. */
+#ifndef UDP_SEGMENT
+#define UDP_SEGMENT 103
+#endif
+#define NET_GSO_MAX_SEG 1232      /* larger replies go alone: a segment must fit the path MTU */
+#define NET_GSO_MAX_BYTES 60000   /* one GSO send stays under the 64 KiB IP datagram */
+#define NET_GSO_LOOKBACK 8        /* open groups a reply is compared with */
+#define NET_GSO_MAX_REFUSED 8     /* GSO sends the kernel may refuse before a worker stops */
+
 typedef union {
     struct cmsghdr align;
     uint8_t buf[2 * CMSG_SPACE(sizeof(struct in6_pktinfo))];
 } net_cmsg_buf_t;
+
+/* A GSO send's control data: the reply's pktinfo (wildcard sockets) and UDP_SEGMENT. */
+typedef union {
+    struct cmsghdr align;
+    uint8_t buf[CMSG_SPACE(sizeof(struct in6_pktinfo)) + CMSG_SPACE(sizeof(uint16_t))];
+} net_gso_ctl_t;
+
+/* Replies grouped for GSO: group k is giov[first[k], first[k] + count[k]). */
+struct net_gso {
+    struct mmsghdr msg[NET_UDP_BATCH];
+    struct iovec iov[NET_UDP_BATCH];
+    net_gso_ctl_t ctl[NET_UDP_BATCH];
+    uint8_t group[NET_UDP_BATCH];      /* reply i belongs to group[i] */
+    uint8_t lead[NET_UDP_BATCH];       /* group k's first reply (its address, its pktinfo) */
+    uint8_t first[NET_UDP_BATCH], count[NET_UDP_BATCH];
+    uint16_t size[NET_UDP_BATCH];      /* group k's segment size */
+    uint32_t bytes[NET_UDP_BATCH];
+};
 
 struct net_udp_bufs {
     struct mmsghdr rx[NET_UDP_BATCH], tx[NET_UDP_BATCH];
     struct iovec rxiov[NET_UDP_BATCH], txiov[NET_UDP_BATCH];
     struct sockaddr_storage peer[NET_UDP_BATCH];
     net_cmsg_buf_t rxctl[NET_UDP_BATCH], txctl[NET_UDP_BATCH];
+    struct net_gso gso;
     uint8_t *rxbuf, *txbuf; /* NET_UDP_BATCH slots of NET_UDP_STRIDE bytes each */
 };
 
@@ -262,6 +294,151 @@ static void udp_send(net_udp_worker_t *uw, int fd, struct mmsghdr *tx, unsigned 
     }
 }
 
+/* Whether replies a and b go to the same client from the same local address. */
+static bool udp_same_dest(const struct msghdr *a, const struct msghdr *b)
+{
+    return a->msg_namelen == b->msg_namelen && a->msg_controllen == b->msg_controllen &&
+           memcmp(a->msg_name, b->msg_name, a->msg_namelen) == 0 &&
+           (a->msg_controllen == 0 || memcmp(a->msg_control, b->msg_control,
+                                              a->msg_controllen) == 0);
+}
+
+/* Group tx[0, n) by client and size into g; returns the number of groups. A reply joins
+ * one of the last NET_GSO_LOOKBACK groups when it has the same destination and size and
+ * the group has room; else it opens a group. */
+static unsigned udp_gso_group(struct net_udp_bufs *b, unsigned n)
+{
+    struct net_gso *g = &b->gso;
+    unsigned ng = 0;
+    for (unsigned i = 0; i < n; i++) {
+        size_t len = b->txiov[i].iov_len;
+        unsigned k = ng;
+        if (len <= NET_GSO_MAX_SEG) {
+            unsigned low = ng > NET_GSO_LOOKBACK ? ng - NET_GSO_LOOKBACK : 0;
+            for (unsigned j = ng; j-- > low;) {
+                if (g->size[j] == len && g->bytes[j] + len <= NET_GSO_MAX_BYTES &&
+                    udp_same_dest(&b->tx[g->lead[j]].msg_hdr, &b->tx[i].msg_hdr)) {
+                    k = j;
+                    break;
+                }
+            }
+        }
+        if (k == ng) {
+            g->lead[k] = (uint8_t)i;
+            g->size[k] = len <= NET_GSO_MAX_SEG ? (uint16_t)len : 0;
+            g->count[k] = 0;
+            g->bytes[k] = 0;
+            ng++;
+        }
+        g->group[i] = (uint8_t)k;
+        g->count[k]++;
+        g->bytes[k] += (uint32_t)len;
+    }
+    return ng;
+}
+
+/* Build group k's message: the lead's address and pktinfo, the members' iovecs, and a
+ * UDP_SEGMENT cmsg when it has more than one. */
+static void udp_gso_msg(struct net_udp_bufs *b, unsigned k)
+{
+    struct net_gso *g = &b->gso;
+    const struct msghdr *lead = &b->tx[g->lead[k]].msg_hdr;
+    struct msghdr *h = &g->msg[k].msg_hdr;
+    *h = *lead;
+    h->msg_iov = &g->iov[g->first[k]];
+    h->msg_iovlen = g->count[k];
+    if (g->count[k] < 2)
+        return;
+    uint8_t *ctl = g->ctl[k].buf;
+    if (lead->msg_controllen)
+        memcpy(ctl, lead->msg_control, lead->msg_controllen);
+    struct cmsghdr *c = (struct cmsghdr *)(void *)(ctl + lead->msg_controllen);
+    c->cmsg_level = SOL_UDP;
+    c->cmsg_type = UDP_SEGMENT;
+    c->cmsg_len = CMSG_LEN(sizeof(uint16_t));
+    memcpy(CMSG_DATA(c), &g->size[k], sizeof(uint16_t));
+    h->msg_control = ctl;
+    h->msg_controllen = lead->msg_controllen + CMSG_SPACE(sizeof(uint16_t));
+}
+
+/* The kernel refused group k as a GSO send: send its replies one by one. After
+ * NET_GSO_MAX_REFUSED refusals (no UDP_SEGMENT in this kernel, a route without checksum
+ * offload or through IPsec, a segment over the MTU) the worker stops grouping. */
+static void udp_gso_refused(net_udp_worker_t *uw, int fd, struct net_udp_bufs *b, unsigned k,
+                            int err)
+{
+    struct net_gso *g = &b->gso;
+    struct msghdr h = b->tx[g->lead[k]].msg_hdr;
+    for (unsigned m = 0; m < g->count[k]; m++) {
+        h.msg_iov = &g->iov[g->first[k] + m];
+        h.msg_iovlen = 1;
+        ssize_t r;
+        do {
+            r = sendmsg(fd, &h, MSG_DONTWAIT);
+        } while (r < 0 && errno == EINTR);
+        if (r < 0)
+            SRV_STAT_INC(uw->send_errors);
+    }
+    SRV_STAT_INC(uw->w.stats.udp_gso_refused);
+    if (++uw->gso_refused == NET_GSO_MAX_REFUSED) {
+        char ebuf[128];
+        uw->gso = false;
+        log_warn("UDP worker %u: the kernel refused %u grouped (GSO) sends, last with \"%s\"; "
+                 "this worker now sends every reply on its own",
+                 uw->w.id, NET_GSO_MAX_REFUSED, strerror_r(err, ebuf, sizeof(ebuf)));
+    }
+}
+
+/* Send tx[0, n), replies to one client of one size grouped into GSO sends. Falls back to
+ * udp_send when nothing groups (every client distinct: the usual case with resolvers,
+ * which pick a new port per query). */
+static void udp_send_gso(net_udp_worker_t *uw, int fd, struct net_udp_bufs *b, unsigned n)
+{
+    struct net_gso *g = &b->gso;
+    unsigned ng = udp_gso_group(b, n);
+    if (ng == n) {
+        udp_send(uw, fd, b->tx, n);
+        return;
+    }
+    unsigned at = 0;
+    for (unsigned k = 0; k < ng; k++) {
+        g->first[k] = (uint8_t)at;
+        at += g->count[k];
+        g->count[k] = 0; /* refilled below */
+    }
+    for (unsigned i = 0; i < n; i++) {
+        unsigned k = g->group[i];
+        g->iov[g->first[k] + g->count[k]++] = b->txiov[i];
+    }
+    for (unsigned k = 0; k < ng; k++)
+        udp_gso_msg(b, k);
+
+    unsigned k = 0;
+    while (k < ng) {
+        int r = sendmmsg(fd, g->msg + k, ng - k, MSG_DONTWAIT);
+        if (r > 0) {
+            for (unsigned e = k + (unsigned)r; k < e; k++) {
+                if (g->count[k] > 1) {
+                    SRV_STAT_INC(uw->w.stats.udp_gso_sends);
+                    SRV_STAT_ADD(uw->w.stats.udp_gso_replies, g->count[k]);
+                }
+            }
+        } else if (r < 0 && errno == EINTR) {
+            continue;
+        } else if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == ENOBUFS)) {
+            for (; k < ng; k++)
+                for (unsigned m = 0; m < g->count[k]; m++)
+                    SRV_STAT_INC(uw->send_errors);
+        } else if (g->count[k] > 1) {
+            udp_gso_refused(uw, fd, b, k, errno);
+            k++;
+        } else {
+            SRV_STAT_INC(uw->send_errors);
+            k++;
+        }
+    }
+}
+
 /* Receive, answer and send one batch. Returns the number of messages received (0 when
  * the socket is drained or failed). */
 static unsigned udp_batch(net_udp_worker_t *uw, const net_udp_sock_t *s, bool block)
@@ -324,7 +501,9 @@ static unsigned udp_batch(net_udp_worker_t *uw, const net_udp_sock_t *s, bool bl
     }
     if (uw->w.tap)
         srv_tap_flush(uw->w.tap); /* before the replies: a log line never lags its answer */
-    if (ntx)
+    if (ntx > 1 && uw->gso)
+        udp_send_gso(uw, s->fd, b, ntx);
+    else if (ntx)
         udp_send(uw, s->fd, b->tx, ntx);
     return (unsigned)n;
 }
@@ -451,6 +630,7 @@ static int net_alloc(net_state_t **out, const srv_net_conf_t *conf)
             st->udp[i].w.loc = srv_loc_cache_new(); /* NULL: no cache */
             st->udp[i].epfd = -1;
             st->udp[i].stop = &st->stop;
+            st->udp[i].gso = conf->udp_gso;
         }
     }
     if (st->tcp) {

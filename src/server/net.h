@@ -24,6 +24,7 @@ typedef struct {
     const srv_listen_t *listen;  /* borrowed for the duration of srv_net_start */
     size_t nlisten;
     unsigned workers;            /* UDP worker threads (>= 1) */
+    bool udp_gso;                /* group replies to one client and size (UDP_SEGMENT) */
     unsigned tcp_max_clients;    /* open TCP connections allowed at once */
     unsigned tcp_idle_timeout_ms;/* close a connection idle this long */
     unsigned tcp_max_queries;    /* queries per connection before close; 0: unlimited */

@@ -54,6 +54,8 @@ typedef struct {
     net_udp_sock_t *socks;        /* nlisten entries */
     struct net_udp_bufs *bufs;    /* allocated once at start */
     uint64_t recv_errors, send_errors; /* relaxed atomics; not in srv_stats_t */
+    bool gso;                     /* group replies to one client into UDP_SEGMENT sends */
+    unsigned gso_refused;         /* GSO sends refused so far; at a limit, gso is cleared */
 } net_udp_worker_t;
 
 /* The TCP thread: listeners, connection table, timeouts. */

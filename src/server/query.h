@@ -28,6 +28,9 @@ typedef struct {
     uint64_t malformed_formerr;  /* did not parse: answered FORMERR */
     uint64_t dnstap_sent;        /* dnstap messages queued for the writer thread */
     uint64_t dnstap_dropped;     /* ... lost because the queue was full */
+    uint64_t udp_gso_sends;      /* UDP sends that carried several replies (GSO) */
+    uint64_t udp_gso_replies;    /* ... and the replies they carried */
+    uint64_t udp_gso_refused;    /* GSO sends the kernel refused (replies then sent singly) */
     /* Detailed counters (control.metrics): the fixed tables of server/stats.h. */
     uint64_t qtype[SRV_QT_N];
     uint64_t ecs_scope4[33];     /* replies carrying ECS, by SCOPE prefix length */
@@ -38,6 +41,7 @@ typedef struct {
 /* Count on the owning thread: a relaxed store, so readers on other threads (relaxed
  * loads in srv_net_stats) never race, at the cost of a plain increment. */
 #define SRV_STAT_INC(field) __atomic_store_n(&(field), (field) + 1, __ATOMIC_RELAXED)
+#define SRV_STAT_ADD(field, n) __atomic_store_n(&(field), (field) + (n), __ATOMIC_RELAXED)
 
 typedef struct srv_rrl srv_rrl_t;
 typedef struct srv_tap srv_tap_t;

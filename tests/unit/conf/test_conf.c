@@ -32,6 +32,7 @@ int main(void)
     ok(c->version == NULL, "version: false disables it");
     is_int(c->tcp_idle_timeout_ms, 1500, "duration in ms");
     is_int(c->udp_max_payload, 1232, "default UDP payload");
+    ok(c->udp_gso, "udp_gso on by default");
     is_int(c->nzones, 2, "two zones");
     is_str(c->zones[0].file, "/etc/gc/z/example.com.zone", "relative zone file resolved");
     is_str(c->zones[1].file, "/abs/net.zone", "absolute zone file kept");
@@ -41,6 +42,10 @@ int main(void)
 
     c = load("zones:\n  example.com: { file: x }\n", err);
     ok(c && c->nlisten == 2 && c->workers == 0, "defaults: wildcard listen, auto workers");
+    conf_free(c);
+
+    c = load("server:\n  udp_gso: off\nzones:\n  example.com: { file: x }\n", err);
+    ok(c && !c->udp_gso, "udp_gso: off turns grouping off");
     conf_free(c);
 
     struct {
@@ -53,6 +58,7 @@ int main(void)
         { "server:\n  workers: -1\nzones: {a.: {file: x}}\n", "server.workers" },
         { "server:\n  tcp_idle_timeout: soon\nzones: {a.: {file: x}}\n", "server.tcp_idle_timeout" },
         { "server:\n  udp_max_payload: 100\nzones: {a.: {file: x}}\n", "server.udp_max_payload" },
+        { "server:\n  udp_gso: maybe\nzones: {a.: {file: x}}\n", "t.yaml:2: server.udp_gso: expected true or false" },
         { "zones:\n  example.com:\n    fil: x\n", "t.yaml:3: zones.example.com.fil: unknown key" },
         { "zones:\n  example.com: {}\n", "missing key 'file'" },
         { "zones:\n  a..b: {file: x}\n", "bad zone name" },
