@@ -90,6 +90,7 @@ struct geo_builder {
     uint64_t *shash; /* open addressing: hash << 32 | pool offset; 0 = empty */
     uint32_t shcap, scount;
     uint8_t source;
+    unsigned keep; /* GEO_KEEP_*: the fields geo_builder_prep() takes from its input */
 };
 
 static inline uint64_t mix64(uint64_t h)
@@ -131,6 +132,12 @@ static void builder_init(geo_builder_t *b)
     b->plen = 1;
     b->shcap = 1024;
     b->shash = xcalloc(b->shcap, sizeof(uint64_t));
+    b->keep = GEO_KEEP_ALL;
+}
+
+unsigned geo_builder_keep(const geo_builder_t *b)
+{
+    return b->keep;
 }
 
 static void builder_clear(geo_builder_t *b)
@@ -298,16 +305,18 @@ void geo_builder_prep(const geo_builder_t *b, const geo_loc_in_t *in, geo_loc_pr
     copy_code(r->country, in->country, 2);
     if (!r->continent[0] && r->country[0])
         geo_country_info(r->country, NULL, NULL, r->continent);
-    copy_subdivision(r->subdivision, r->country, in->subdivision);
-    p->city = in->city;
+    if (b->keep & GEO_KEEP_SUBDIVISION)
+        copy_subdivision(r->subdivision, r->country, in->subdivision);
+    p->city = NULL;
     p->city_len = 0;
-    if (in->city) {
+    if (in->city && (b->keep & GEO_KEEP_CITY)) {
         /* a C string in the table: cut at a NUL inside the given length */
         size_t len = in->city_len ? strnlen(in->city, in->city_len) : strlen(in->city);
+        p->city = in->city;
         p->city_len = (uint32_t)(len > 255 ? 255 : len);
     }
-    if (in->has_coords && isfinite(in->lat) && isfinite(in->lon) && fabs(in->lat) <= 90.0 &&
-        fabs(in->lon) <= 180.0) {
+    if (in->has_coords && (b->keep & GEO_KEEP_COORDS) && isfinite(in->lat) &&
+        isfinite(in->lon) && fabs(in->lat) <= 90.0 && fabs(in->lon) <= 180.0) {
         r->flags |= GEO_HAS_COORDS;
         r->lat = in->lat;
         r->lon = in->lon;
@@ -592,6 +601,8 @@ int geo_db_load_opts(geo_db_t **out, const geo_source_t *srcs, size_t n, unsigne
 
     geo_builder_t b;
     builder_init(&b);
+    if (flags & GEO_LOAD_STRIP)
+        b.keep = (flags >> GEO_LOAD_KEEP_SHIFT) & GEO_KEEP_ALL;
     geo_rl4_t acc4 = {0};
     geo_rl6_t acc6 = {0};
     int rc = 0;

@@ -100,6 +100,17 @@ ATTR_WARN_UNUSED int geo_db_load(geo_db_t **out, const geo_source_t *srcs, size_
  * geo_db_index(). Saves ~6 % of loading GeoLite2 City.
  */
 #define GEO_LOAD_NO_INDEX 1u
+/*
+ * GEO_LOAD_KEEP(keep): strip every location to the GEO_KEEP_* fields in `keep` (besides
+ * continent, country and source) while loading: the same db as geo_db_reduce(keep) of a
+ * full load (same locations, same merged ranges, same lookups), without building the full
+ * table first; the MMDB reader does not even decode the fields left out. Only the
+ * subdivision midpoints differ: they come from the kept data, so there are none unless
+ * both GEO_KEEP_SUBDIVISION and GEO_KEEP_COORDS are kept.
+ */
+#define GEO_LOAD_STRIP 2u
+#define GEO_LOAD_KEEP_SHIFT 8
+#define GEO_LOAD_KEEP(keep) (GEO_LOAD_STRIP | ((unsigned)(keep) << GEO_LOAD_KEEP_SHIFT))
 ATTR_WARN_UNUSED int geo_db_load_opts(geo_db_t **out, const geo_source_t *srcs, size_t n,
                                       unsigned flags, char *err, size_t errlen);
 /* Build the lookup index of a db loaded with GEO_LOAD_NO_INDEX (no-op if it has one).

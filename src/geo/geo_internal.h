@@ -122,6 +122,9 @@ typedef struct {
  * tagged with `source`. */
 geo_builder_t *geo_builder_new(uint8_t source);
 void geo_builder_free(geo_builder_t *b);
+/* The GEO_KEEP_* fields the builder keeps of each location (GEO_KEEP_ALL unless the load
+ * strips them: GEO_LOAD_KEEP); a reader may skip decoding the others. */
+unsigned geo_builder_keep(const geo_builder_t *b);
 /* Number of ids handed out so far, counting id 0 (unknown). */
 uint32_t geo_builder_count(const geo_builder_t *b);
 

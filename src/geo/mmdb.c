@@ -750,6 +750,14 @@ int geo_mmdb_read(geo_builder_t *b, const geo_source_t *src, geo_rl4_t *v4, geo_
                       .path = src->path,
                       .err = err,
                       .errlen = errlen};
+        /* fields the builder would drop are not decoded at all */
+        unsigned keep = geo_builder_keep(b);
+        if (!(keep & GEO_KEEP_SUBDIVISION))
+            c.paths[F_SUBDIV] = NULL;
+        if (!(keep & GEO_KEEP_CITY))
+            c.paths[F_CITY] = NULL;
+        if (!(keep & GEO_KEEP_COORDS))
+            c.paths[F_LAT] = c.paths[F_LON] = NULL;
         if (paths_prepare(&c) < 0)
             rc = geo_errf(err, errlen, ERR_INVAL, "%s: a field path has more than %d components",
                           src->path, PATH_COMPS);

@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "geo/geo.h"
+#include "geo_same.h"
 
 #define N_ADDR 100000
 
@@ -226,6 +227,16 @@ int main(void)
         }
         is_int(bad, 0, "  %d addresses: same continent, country and coverage, prefix never "
                        "longer", 2 * N_ADDR);
+        /* what geocastd loads for a continent/country config: stripped while loading */
+        geo_db_t *s = NULL;
+        geo_source_t src = {.kind = GEO_SRC_MMDB, .path = path};
+        if (ok(geo_db_load_opts(&s, &src, 1, GEO_LOAD_KEEP(0), err, sizeof(err)) == 0,
+               "load stripped to country level: %s", err)) {
+            ok(geo_same_db(r, s), "  the same table as the full load reduced, block for block "
+                                  "(%zu ranges, %u locations)", geo_db_ranges(s),
+               geo_location_count(s));
+            geo_db_free(s);
+        }
         geo_db_free(r);
     }
     geo_db_free(db);

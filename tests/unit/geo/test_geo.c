@@ -2,6 +2,7 @@
 #include "tap.h"
 
 #include "geo_test_util.h"
+#include "geo_same.h"
 
 #include <maxminddb.h>
 #include <sys/socket.h>
@@ -685,6 +686,69 @@ static void test_reduce(const geo_db_t *db)
     }
 }
 
+/* GEO_LOAD_KEEP: a db stripped while loading is the db loaded in full and then reduced,
+ * block for block, for every source kind and every set of kept fields. */
+static void test_strip_at_load(void)
+{
+    static const char *const blocks[] = {CSV "GeoLite2-City-Blocks-IPv4.csv",
+                                         CSV "GeoLite2-City-Blocks-IPv6.csv", NULL};
+    const geo_source_t city = {.kind = GEO_SRC_MMDB, .path = path_city};
+    const geo_source_t flat = {.kind = GEO_SRC_MMDB, .path = path_flat, .fields = &geo_fields_flat};
+    const geo_source_t csv = {.kind = GEO_SRC_CSV, .blocks = blocks,
+                              .locations = CSV "GeoLite2-City-Locations-en.csv"};
+    const struct {
+        const char *what;
+        geo_source_t src[2];
+        size_t n;
+    } sets[] = {
+        {"city mmdb", {city}, 1},
+        {"flat mmdb", {flat}, 1},
+        {"city csv", {csv}, 1},
+        {"flat over city", {flat, city}, 2},
+    };
+    static const unsigned keeps[] = {0, GEO_KEEP_SUBDIVISION, GEO_KEEP_CITY, GEO_KEEP_COORDS,
+                                     GEO_KEEP_SUBDIVISION | GEO_KEEP_COORDS, GEO_KEEP_ALL};
+    for (size_t i = 0; i < sizeof(sets) / sizeof(sets[0]); i++) {
+        geo_db_t *full = NULL;
+        if (!ok(geo_db_load(&full, sets[i].src, sets[i].n, err, sizeof(err)) == 0,
+                "%s: full load (%s)", sets[i].what, err))
+            continue;
+        for (size_t k = 0; k < sizeof(keeps) / sizeof(keeps[0]); k++) {
+            geo_db_t *red = NULL, *strip = NULL;
+            int r1 = geo_db_reduce(&red, full, keeps[k], err, sizeof(err));
+            int r2 = geo_db_load_opts(&strip, sets[i].src, sets[i].n, GEO_LOAD_KEEP(keeps[k]),
+                                      err, sizeof(err));
+            if (ok(r1 == 0 && r2 == 0, "%s, keep 0x%x: reduced and stripped loads", sets[i].what,
+                   keeps[k])) {
+                ok(geo_same_db(red, strip) && geo_db_ranges(red) == geo_db_ranges(strip) &&
+                       geo_location_count(red) == geo_location_count(strip),
+                   "  the same table: %zu ranges, %u locations", geo_db_ranges(strip),
+                   geo_location_count(strip));
+            }
+            geo_db_free(red);
+            geo_db_free(strip);
+        }
+        geo_db_free(full);
+    }
+    /* stripped to countries, the city mmdb has fewer locations and ranges than in full */
+    geo_db_t *full = NULL, *strip = NULL;
+    if (geo_db_load(&full, &city, 1, err, sizeof(err)) == 0 &&
+        geo_db_load_opts(&strip, &city, 1, GEO_LOAD_KEEP(0), err, sizeof(err)) == 0) {
+        ok(geo_location_count(strip) < geo_location_count(full) &&
+               geo_db_ranges(strip) < geo_db_ranges(full),
+           "country level: %u < %u locations, %zu < %zu ranges", geo_location_count(strip),
+           geo_location_count(full), geo_db_ranges(strip), geo_db_ranges(full));
+        const geo_location_t *l = tloc(strip, "1.2.3.4", NULL);
+        ok(!l->city[0] && !l->subdivision[0] && !(l->flags & GEO_HAS_COORDS) && l->country[0],
+           "  a location keeps its country (%s) and nothing else", l->country);
+    } else {
+        ok(0, "country level loads: %s", err);
+        ok(0, "  (skipped)");
+    }
+    geo_db_free(full);
+    geo_db_free(strip);
+}
+
 int main(void)
 {
     snprintf(dir, sizeof(dir), "%s", geo_test_data_dir());
@@ -758,6 +822,7 @@ int main(void)
         }
     }
     test_precedence();
+    test_strip_at_load();
     test_v4_only();
     test_csv();
     test_bad();
