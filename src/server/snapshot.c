@@ -41,6 +41,7 @@ int snapshot_load_geo(const conf_t *conf, geo_db_t **out, char *err, size_t errl
  * regions, the city for "CC/City" boundaries, coordinates for `closest`; query logs show
  * the subdivision and city. Entries are told
  * apart as pol_set_build() does; an entry it will reject keeps everything (it fails).
+ * db NULL: before any data is loaded, when a subdivision is not known yet (keeps all).
  */
 static unsigned geo_keep(const conf_t *conf, const geo_db_t *db)
 {
@@ -60,46 +61,25 @@ static unsigned geo_keep(const conf_t *conf, const geo_db_t *db)
                 keep |= GEO_KEEP_SUBDIVISION;
         }
     }
-    for (size_t z = 0; z < conf->nzones; z++)
-        for (size_t r = 0; r < conf->zones[z].nroutes; r++)
-            if (conf->zones[z].routes[r].closest)
+    for (size_t z = 0; z < conf->nzones; z++) {
+        for (size_t r = 0; r < conf->zones[z].nroutes; r++) {
+            const conf_route_t *rt = &conf->zones[z].routes[r];
+            if (rt->closest)
                 keep |= GEO_KEEP_COORDS;
+            /* an answer placed at a subdivision needs its midpoint from the full data
+             * (geo_db_reduce() keeps them; before the load, it is not known yet) */
+            for (size_t a = 0; a < rt->nanswers; a++) {
+                geo_place_t pl;
+                const char *loc = rt->answers[a].location;
+                if (loc && !rt->answers[a].has_latlon && geo_place_find(db, loc, &pl) < 0)
+                    keep |= GEO_KEEP_ALL;
+            }
+        }
+    }
     /* dnstap's extra field and the text query log show where the client is, down to
      * the city (loc=CC/SUBDIVISION/CITY). */
     if (conf->dnstap_path || conf->query_log)
         keep |= GEO_KEEP_SUBDIVISION | GEO_KEEP_CITY;
-    return keep;
-}
-
-/*
- * geo_keep() before any data is loaded, for configs whose boundaries name only continents,
- * countries, networks and "CC/City": those are told apart without the data. Anything that
- * needs the data's subdivisions or coordinates (a subdivision or region boundary,
- * `closest`, query logs) returns GEO_KEEP_ALL: load everything, then reduce.
- */
-static unsigned geo_keep_early(const conf_t *conf)
-{
-    unsigned keep = 0;
-    for (size_t i = 0; i < conf->nboundaries; i++) {
-        const conf_boundary_t *b = &conf->boundaries[i];
-        for (size_t j = 0; j < b->nentries; j++) {
-            const char *e = b->entries[j], *slash = strchr(e, '/');
-            geo_place_t pl;
-            if (slash && (strchr(e, ':') || (e[0] >= '0' && e[0] <= '9')))
-                continue; /* a network */
-            if (slash)
-                keep |= GEO_KEEP_CITY;
-            else if (geo_place_find(NULL, e, &pl) < 0 ||
-                     (pl.kind != GEO_PLACE_CONTINENT && pl.kind != GEO_PLACE_COUNTRY))
-                return GEO_KEEP_ALL;
-        }
-    }
-    for (size_t z = 0; z < conf->nzones; z++)
-        for (size_t r = 0; r < conf->zones[z].nroutes; r++)
-            if (conf->zones[z].routes[r].closest)
-                return GEO_KEEP_ALL;
-    if (conf->dnstap_path || conf->query_log)
-        return GEO_KEEP_ALL;
     return keep;
 }
 
@@ -113,10 +93,11 @@ static int load_geo_for_routes(const conf_t *conf, geo_db_t **out, char *err, si
 {
     geo_db_t *full = NULL, *small = NULL;
     int rc;
-    /* A continent/country config: strip the locations while loading (the same table as
-     * loading all and reducing, in ~half the time: docs/geoip.md). */
-    unsigned early = geo_keep_early(conf);
-    if (early != GEO_KEEP_ALL) {
+    /* Strip the locations while loading (the same table as loading all and reducing, in
+     * about half the time: docs/geoip.md) unless the routes need the midpoints of the
+     * full data: subdivision places, and anything `closest` sorts by. */
+    unsigned early = geo_keep(conf, NULL);
+    if (!(early & GEO_KEEP_COORDS)) {
         rc = load_geo(conf, &small, GEO_LOAD_KEEP(early), err, errlen);
         if (rc < 0)
             return rc;

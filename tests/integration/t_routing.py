@@ -827,6 +827,17 @@ check_case("unknown location place", "", """        A:
           answers:
             - { value: 192.0.2.1, location: Atlantis }
             - { value: 192.0.2.2, location: JP }""", 1, ["Atlantis"])
+# answers placed at a subdivision take its midpoint from the data, with or without closest
+# (a config that could otherwise load its GeoIP data stripped to countries)
+check_case("answer located at a subdivision, no closest", "", """        A:
+          answers:
+            - { value: 192.0.2.1, boundary: Japan, location: US-CA }
+            - { value: 192.0.2.2 }""", 0, [])
+check_case("answer located at a subdivision, closest", "", """        A:
+          closest: { select: 1 }
+          answers:
+            - { value: 192.0.2.1, location: US-CA }
+            - { value: 192.0.2.2, location: JP }""", 0, [])
 check_case("latitude out of range", "", """        A:
           closest: true
           answers:
