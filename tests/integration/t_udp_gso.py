@@ -85,10 +85,11 @@ def burst(pid, port, plan, addr="127.0.0.1"):
     """Stop the daemon, send plan = [(socket index, label, qtype)] in order, let it run,
     and collect every reply. Returns (list of problems, replies received)."""
     socks = {}
+    fam = socket.AF_INET6 if ":" in addr else socket.AF_INET
     for si, _, _ in plan:
         if si not in socks:
-            s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-            s.bind(("127.0.0.1", 0))
+            s = socket.socket(fam, socket.SOCK_DGRAM)
+            s.bind((addr, 0))
             s.settimeout(0.2)
             socks[si] = s
     sent = {}  # (socket index, id) -> (label, qtype)
@@ -124,7 +125,7 @@ def burst(pid, port, plan, addr="127.0.0.1"):
                 problems.append("socket %d: reply with unknown id %#x" % (si, r.id))
                 continue
             label, qtype = sent.pop(key)
-            if src[0] != "127.0.0.1" or src[1] != port:
+            if src[0] != addr or src[1] != port:
                 problems.append("%s: reply from %s" % (label, src))
             if str(r.question[0].name) != "%s.example.com." % label:
                 problems.append("%s: question %s" % (label, r.question[0].name))
@@ -145,6 +146,9 @@ def burst(pid, port, plan, addr="127.0.0.1"):
 def start(gso=True, listen="127.0.0.1"):
     http_port = lib.free_port()
     conf = CONFIG % {"listen": listen, "gso": "true" if gso else "false", "http": http_port}
+    if ":" in listen:  # an IPv6 address: a second listen address, IPv4 for the readiness probe
+        conf = conf.replace('listen: ["%s@{port}"]' % listen,
+                            'listen: ["127.0.0.1@{port}", "%s@{port}"]' % listen)
     srv = lib.start_geocast(config=conf, zones={"example.com": ZONE})
     return srv, http_port
 
@@ -221,6 +225,20 @@ try:
     srv.stop_and_check()
 finally:
     srv.stop(timeout=2)
+
+# 5b. IPv6: the same grouping over ::1.
+if not lib.have_ipv6():
+    tap.skip("no IPv6 loopback", 2)
+else:
+    srv, hp = start(listen="::1")
+    try:
+        problems, got = burst(srv.proc.pid, srv.port, mixed_plan(30, 20), addr="::1")
+        tap.is_(problems, [], "IPv6: 50 replies correct, from ::1")
+        c = gso_counters(hp)
+        tap.is_((c["sends"], c["replies"]), (2, 50), "IPv6: two GSO sends of 30 and 20")
+        srv.stop_and_check()
+    finally:
+        srv.stop(timeout=2)
 
 # 6. udp_gso: false: the same burst, no grouping.
 srv, hp = start(gso=False)
