@@ -361,24 +361,19 @@ static void udp_gso_msg(struct net_udp_bufs *b, unsigned k)
     h->msg_controllen = lead->msg_controllen + CMSG_SPACE(sizeof(uint16_t));
 }
 
-/* The kernel refused group k as a GSO send: send its replies one by one. After
- * NET_GSO_MAX_REFUSED refusals (no UDP_SEGMENT in this kernel, a route without checksum
- * offload or through IPsec, a segment over the MTU) the worker stops grouping. */
-static void udp_gso_refused(net_udp_worker_t *uw, int fd, struct net_udp_bufs *b, unsigned k,
-                            int err)
+/* The kernel refused group k of tx[0, n) as a GSO send: send its replies one by one, as
+ * their own messages. After NET_GSO_MAX_REFUSED refusals (no UDP_SEGMENT in this kernel, a
+ * route without checksum offload or through IPsec, a segment over the MTU) the worker
+ * stops grouping. */
+static void udp_gso_refused(net_udp_worker_t *uw, int fd, struct net_udp_bufs *b, unsigned n,
+                            unsigned k, int err)
 {
-    struct net_gso *g = &b->gso;
-    struct msghdr h = b->tx[g->lead[k]].msg_hdr;
-    for (unsigned m = 0; m < g->count[k]; m++) {
-        h.msg_iov = &g->iov[g->first[k] + m];
-        h.msg_iovlen = 1;
-        ssize_t r;
-        do {
-            r = sendmsg(fd, &h, MSG_DONTWAIT);
-        } while (r < 0 && errno == EINTR);
-        if (r < 0)
-            SRV_STAT_INC(uw->send_errors);
-    }
+    struct mmsghdr one[NET_UDP_BATCH];
+    unsigned m = 0;
+    for (unsigned i = 0; i < n; i++)
+        if (b->gso.group[i] == k)
+            one[m++] = b->tx[i];
+    udp_send(uw, fd, one, m);
     SRV_STAT_INC(uw->w.stats.udp_gso_refused);
     if (++uw->gso_refused == NET_GSO_MAX_REFUSED) {
         char ebuf[128];
@@ -430,7 +425,7 @@ static void udp_send_gso(net_udp_worker_t *uw, int fd, struct net_udp_bufs *b, u
                 for (unsigned m = 0; m < g->count[k]; m++)
                     SRV_STAT_INC(uw->send_errors);
         } else if (g->count[k] > 1) {
-            udp_gso_refused(uw, fd, b, k, errno);
+            udp_gso_refused(uw, fd, b, n, k, errno);
             k++;
         } else {
             SRV_STAT_INC(uw->send_errors);
