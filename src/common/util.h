@@ -7,6 +7,7 @@
 #define ATTR_WARN_UNUSED __attribute__((warn_unused_result))
 #define ATTR_PRINTF(f, a) __attribute__((format(printf, f, a)))
 #define ATTR_MALLOC __attribute__((malloc))
+#define ATTR_ALWAYS_INLINE __attribute__((always_inline))
 #define likely(x) __builtin_expect(!!(x), 1)
 #define unlikely(x) __builtin_expect(!!(x), 0)
 #define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))

@@ -109,7 +109,7 @@ typedef struct {
 
 /* Decode the control bytes at *off; advance *off past the payload of scalars, or to the
  * first item of maps and arrays, or past a pointer. 0 or -1 (malformed). */
-static int dec(const mm_ctx_t *c, uint32_t *off, dval_t *v)
+static inline ATTR_ALWAYS_INLINE int dec(const mm_ctx_t *c, uint32_t *off, dval_t *v)
 {
     const uint8_t *d = c->d;
     uint32_t n = c->dsize, o = *off;
