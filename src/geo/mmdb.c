@@ -546,8 +546,12 @@ static int flush_leaves(mm_ctx_t *c, const leaf_t *lv, size_t n, unsigned bits, 
         if (bits == 32) {
             geo_rl4_push(v4, (uint32_t)s, loc);
         } else {
-            if (s <= 0xffffffffu)
+            if (s <= 0xffffffffu) {
                 geo_rl4_push(v4, (uint32_t)s, loc);
+                /* inside ::/96, which the IPv6 list already holds as one alias range */
+                if (e <= 0xffffffffu && v6->n && v6->val[v6->n - 1] == GEO_LOC_V4ALIAS)
+                    continue;
+            }
             geo_rl6_emit(v6, s, e, loc);
         }
     }
