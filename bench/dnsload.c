@@ -5,7 +5,9 @@
  * sendmmsg and receives with recvmmsg in batches, for a fixed duration or count. Every
  * query carries an EDNS OPT record (unless -E) and, when given, an ECS option; the ECS
  * subnet can vary per query from a list. Latency is measured per query (send and receive
- * times are taken once per batch, so it includes batching delay).
+ * times are taken once per batch, so it includes batching delay); besides p50/p99/p99.9
+ * of the answered queries it reports the p99 over answered and lost queries together, a
+ * lost one counting as the timeout (-T).
  *
  *   dnsload [-s ADDR] [-p PORT] [-w WINDOW] [-S SOCKETS] [-d SECONDS | -N COUNT]
  *           [-r RATE] [-f QUERYFILE | -n NAME -t TYPE] [-e ECSFILE] [-c CPU] [-E]
