@@ -422,8 +422,7 @@ static void udp_send_gso(net_udp_worker_t *uw, int fd, struct net_udp_bufs *b, u
             continue;
         } else if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == ENOBUFS)) {
             for (; k < ng; k++)
-                for (unsigned m = 0; m < g->count[k]; m++)
-                    SRV_STAT_INC(uw->send_errors);
+                SRV_STAT_ADD(uw->send_errors, g->count[k]);
         } else if (g->count[k] > 1) {
             udp_gso_refused(uw, fd, b, n, k, errno);
             k++;

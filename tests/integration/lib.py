@@ -49,6 +49,15 @@ NSD_CHECKCONF = shutil.which("nsd-checkconf") or "/usr/sbin/nsd-checkconf"
 KDIG = shutil.which("kdig") or "/usr/bin/kdig"
 DIG = shutil.which("dig") or "/usr/bin/dig"
 
+# The smallest useful example.com: an apex SOA and NS, the name server's address and www.
+EXAMPLE_ZONE = """$ORIGIN example.com.
+$TTL 60
+@ SOA ns1 hm 1 3600 600 86400 60
+@ NS ns1
+ns1 A 192.0.2.53
+www A 192.0.2.1
+"""
+
 SANITIZER_MARKERS = ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer", "runtime error:",
                      "WARNING: ThreadSanitizer", "ERROR: MemorySanitizer")
 

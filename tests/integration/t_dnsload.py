@@ -23,13 +23,7 @@ DNSLOAD = os.path.join(B, "bench", "dnsload")
 if not os.access(DNSLOAD, os.X_OK):
     tap.skip_all("bench/dnsload not built")
 
-ZONE = """$ORIGIN example.com.
-$TTL 60
-@ SOA ns1 hm 1 3600 600 86400 60
-@ NS ns1
-ns1 A 192.0.2.53
-www A 192.0.2.1
-"""
+ZONE = lib.EXAMPLE_ZONE
 
 
 def load(port, *args):

@@ -125,13 +125,7 @@ r = subprocess.run(["perl", os.path.join(lib.ROOT, "tests", "data", "route", "ge
 if r.returncode != 0:
     tap.bail("gen-route-mmdb.pl failed: %s" % r.stderr)
 
-ZONE = """$ORIGIN example.com.
-$TTL 60
-@ SOA ns1 hm 1 3600 600 86400 60
-@ NS ns1
-ns1 A 192.0.2.53
-www A 192.0.2.1
-"""
+ZONE = lib.EXAMPLE_ZONE
 
 
 def config(logging):

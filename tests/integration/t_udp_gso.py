@@ -28,13 +28,7 @@ import dns.rdatatype  # noqa: E402
 lib.require_geocastd()
 
 BIG_TXT = " ".join('"%s"' % (chr(ord("a") + i) * 200) for i in range(5))  # ~1 KiB of TXT
-ZONE = """$ORIGIN example.com.
-$TTL 60
-@ SOA ns1 hm 1 3600 600 86400 60
-@ NS ns1
-ns1 A 192.0.2.53
-www A 192.0.2.1
-two A 192.0.2.21
+ZONE = lib.EXAMPLE_ZONE + """two A 192.0.2.21
 two A 192.0.2.22
 big TXT %s
 """ % BIG_TXT
