@@ -32,10 +32,11 @@ typedef struct {
 enum { FV_MISSING = 0, FV_STR, FV_NUM };
 
 enum { F_CONTINENT, F_COUNTRY, F_COUNTRY2, F_SUBDIV, F_CITY, F_LAT, F_LON, F_COUNT };
-#define FCACHE_SIZE 1024 /* per field; bigger measured no faster for cities */
+#define FCACHE_BITS 10
+#define FCACHE_SIZE (1u << FCACHE_BITS) /* per field; bigger measured no faster for cities */
 
 typedef struct {
-    uint32_t key; /* offset + 1 of the value the path's first key led to */
+    uint64_t key; /* depth << 32 | offset + 1 of a map a field's path led to through a pointer */
     fval_t v;
 } fcache_t;
 
@@ -62,9 +63,8 @@ typedef struct {
     uint8_t km[PATH_COMPS][NKEYS + 1];
     int32_t ix[F_COUNT][PATH_COMPS];
     uint8_t ends[PATH_COMPS + 1];
-    uint8_t multi;               /* the fields whose path has two components or more */
-    fcache_t *fcache;            /* F_COUNT * FCACHE_SIZE, by the offset of the value the
-                                    path's first key led to */
+    fcache_t *fcache;            /* F_COUNT * FCACHE_SIZE: what a field's path finds below
+                                    a map reached through a pointer, by its offset */
     keyslot_t keys[1u << KEYCACHE_BITS];
     geo_builder_t *b;
     cache_slot_t *cache;
@@ -282,6 +282,36 @@ static int key_id(mm_ctx_t *c, uint32_t *off, bool top)
 static int scan(mm_ctx_t *c, uint32_t *off, unsigned d, unsigned need, fval_t fv[F_COUNT],
                 int depth);
 
+static inline fcache_t *fcache_slot(mm_ctx_t *c, int f, uint64_t key)
+{
+    return &c->fcache[f * FCACHE_SIZE + ((key * 0x9E3779B97F4A7C15ull) >> (64 - FCACHE_BITS))];
+}
+
+/* The fields of `fields` whose value below the map with this key is cached (copied to fv). */
+static inline unsigned fcache_get(mm_ctx_t *c, uint64_t key, unsigned fields, fval_t fv[F_COUNT])
+{
+    unsigned hit = 0;
+    for (unsigned m = fields; m; m &= m - 1) {
+        int f = __builtin_ctz(m);
+        const fcache_t *slot = fcache_slot(c, f, key);
+        if (slot->key == key) {
+            fv[f] = slot->v;
+            hit |= 1u << f;
+        }
+    }
+    return hit;
+}
+
+static inline void fcache_put(mm_ctx_t *c, uint64_t key, unsigned fields, const fval_t fv[F_COUNT])
+{
+    for (unsigned m = fields; m; m &= m - 1) {
+        int f = __builtin_ctz(m);
+        fcache_t *slot = fcache_slot(c, f, key);
+        slot->key = key;
+        slot->v = fv[f];
+    }
+}
+
 /*
  * The items of map or array v, from *off: fill the fields in `need` (whose first d path
  * components led to v) from them. With `all`, *off ends past the last item (v is inline
@@ -323,6 +353,9 @@ static int scan_items(mm_ctx_t *c, const dval_t *v, uint32_t *off, unsigned d, u
  * `need`: the fields whose first d path components led here. A field whose path ends
  * here takes the item's value (through one pointer); the others go on into a map or an
  * array, and are missing in anything else. Each byte of a record is decoded once.
+ * What the going-on fields find below a pointer depends only on its target and d: it is
+ * cached under both, and a hit skips the target (GeoLite2 City: 93 % of the subdivision
+ * arrays, which lie behind a pointer inside each record).
  */
 static int scan(mm_ctx_t *c, uint32_t *off, unsigned d, unsigned need, fval_t fv[F_COUNT],
                 int depth)
@@ -333,8 +366,19 @@ static int scan(mm_ctx_t *c, uint32_t *off, unsigned d, unsigned need, fval_t fv
     if (depth > 32 || dec(c, off, &v) < 0)
         return -1;
     uint32_t *items = off, at = 0;
+    unsigned cached = 0; /* fields to remember under the pointer's target */
+    uint64_t key = 0;
     if (v.type == T_PTR) { /* the target, walked from a copy of the offset */
         at = v.off;
+        cached = need & ~(unsigned)c->ends[d];
+        if (cached) {
+            key = (uint64_t)d << 32 | ((uint64_t)at + 1);
+            unsigned hit = fcache_get(c, key, cached, fv);
+            need &= ~hit;
+            cached &= ~hit;
+            if (!need)
+                return 0;
+        }
         if (dec(c, &at, &v) < 0 || v.type == T_PTR)
             return -1;
         items = &at;
@@ -342,18 +386,22 @@ static int scan(mm_ctx_t *c, uint32_t *off, unsigned d, unsigned need, fval_t fv
     for (unsigned m = need & c->ends[d]; m; m &= m - 1)
         scalar(c, &v, &fv[__builtin_ctz(m)]);
     need &= ~(unsigned)c->ends[d];
-    if (v.type != T_MAP && v.type != T_ARR)
-        return 0;
-    if (d >= PATH_COMPS)
-        need = 0;
-    return scan_items(c, &v, items, d, need, fv, depth, items == off);
+    if (v.type == T_MAP || v.type == T_ARR) {
+        if (d >= PATH_COMPS)
+            need = 0;
+        if (scan_items(c, &v, items, d, need, fv, depth, items == off) < 0)
+            return -1;
+    }
+    fcache_put(c, key, cached, fv);
+    return 0;
 }
 
 /*
  * Fill fv[F_*] from the record at data offset `rec`: one pass over its top-level map.
- * A value reached through a pointer (the shared country, continent or city maps) is
- * looked up in the field cache by the pointer's target first, so each distinct one is
- * decoded about once; inline values (the per-network location map) are decoded in place.
+ * A map reached through a pointer (the shared country, continent, city and subdivision
+ * maps, at any depth) is looked up in the field cache by the pointer's target first (see
+ * scan()), so each distinct one is decoded about once; inline values (the per-network
+ * location map) are decoded in place.
  */
 static int read_fields(mm_ctx_t *c, uint32_t rec, fval_t fv[F_COUNT])
 {
@@ -377,36 +425,8 @@ static int read_fields(mm_ctx_t *c, uint32_t rec, fval_t fv[F_COUNT])
         need &= ~group;
         if (fv[F_COUNTRY].kind == FV_STR && fv[F_COUNTRY].len && fv[F_COUNTRY].len < 8)
             need &= ~(1u << F_COUNTRY2); /* only a fallback: see decode() */
-        unsigned cached = group & c->multi, missed = group & ~cached;
-        uint32_t target = 0;
-        if (cached) {
-            dval_t pv;
-            uint32_t t = off;
-            if (dec(c, &t, &pv) < 0)
-                return bad_record(c, rec);
-            if (pv.type == T_PTR) {
-                target = pv.off + 1;
-                for (unsigned m = cached; m; m &= m - 1) {
-                    int f = __builtin_ctz(m);
-                    fcache_t *slot = &c->fcache[f * FCACHE_SIZE + ((target * 2654435761u) >> 22)];
-                    if (slot->key == target)
-                        fv[f] = slot->v;
-                    else
-                        missed |= 1u << f;
-                }
-            } else {
-                missed = group;
-                cached = 0;
-            }
-        }
-        if (scan(c, &off, 1, missed, fv, 1) < 0)
+        if (scan(c, &off, 1, group, fv, 1) < 0)
             return bad_record(c, rec);
-        for (unsigned m = missed & cached; m; m &= m - 1) {
-            int f = __builtin_ctz(m);
-            fcache_t *slot = &c->fcache[f * FCACHE_SIZE + ((target * 2654435761u) >> 22)];
-            slot->key = target;
-            slot->v = fv[f];
-        }
     }
     return 0;
 }
@@ -719,8 +739,6 @@ static int paths_prepare(mm_ctx_t *c)
                 c->ix[f][d] = (int32_t)idx;
         }
         c->ends[d] |= (uint8_t)(1u << f);
-        if (d >= 2)
-            c->multi |= (uint8_t)(1u << f);
     }
     return 0;
 }
