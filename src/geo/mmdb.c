@@ -79,13 +79,6 @@ typedef struct {
     size_t errlen;
 } mm_ctx_t;
 
-typedef struct {
-    uint64_t rec;
-    geo_u128 prefix;
-    uint8_t type;
-    uint8_t depth;
-} item_t;
-
 /* ---- a small bounds-checked decoder of the MMDB data section -------------------------
  * libmaxminddb's MMDB_aget_value() re-walks the record from its start for every path; on
  * GeoLite2 City that was half the load time. This decoder walks each record once, all
@@ -595,15 +588,38 @@ static inline void read_node(const uint8_t *tree, unsigned rs, uint32_t n, uint6
     }
 }
 
-/* What a record of a node points to, as libmaxminddb classifies it. */
-static inline uint8_t record_type(uint64_t node_count, uint64_t rec)
+/* Queue the leaf [s, s + 2^(bits - depth) - 1] with record rec (flushing a full batch). */
+static int add_leaf(mm_ctx_t *c, geo_rl4_t *v4, geo_rl6_t *v6, leaf_t *lv, size_t *nl,
+                    unsigned bits, geo_u128 s, unsigned depth, uint64_t rec)
 {
-    if (rec < node_count)
-        return MMDB_RECORD_TYPE_SEARCH_NODE;
-    return rec == node_count ? MMDB_RECORD_TYPE_EMPTY : MMDB_RECORD_TYPE_DATA;
+    MMDB_s *mmdb = c->mmdb;
+    const uint64_t node_count = mmdb->metadata.node_count;
+    uint32_t off = 0;
+    if (rec > node_count) { /* data; node_count itself is the empty record */
+        if (rec - node_count - 16 >= mmdb->data_section_size)
+            return geo_errf(c->err, c->errlen, ERR_MALFORMED,
+                            "%s: record %llu points outside the data section", c->path,
+                            (unsigned long long)rec);
+        off = (uint32_t)(rec - node_count - 16) + 1;
+    }
+    if (*nl == LEAF_BATCH) {
+        int rc = flush_leaves(c, lv, *nl, bits, v4, v6);
+        *nl = 0;
+        if (rc < 0)
+            return rc;
+    }
+    geo_u128 size_m1 = depth == 0 && bits == 128 ? GEO_U128_MAX
+                                                 : ((geo_u128)1 << (bits - depth)) - 1;
+    lv[(*nl)++] = (leaf_t){.s = s, .e = s | size_m1, .off = off};
+    return 0;
 }
 
-/* Walk the search tree, queueing leaves in lv (flushed when full). */
+/*
+ * Walk the search tree depth first, left (lower addresses) first, queueing leaves in lv.
+ * The stack holds the right children still to visit, as record | depth << 32; the prefix
+ * of the node being visited is kept in `cur`: a right child's prefix is its parent's,
+ * which the nodes visited since (its left sibling's subtree) still share, plus its bit.
+ */
 static int walk_leaves(mm_ctx_t *c, geo_rl4_t *v4, geo_rl6_t *v6, leaf_t *lv, size_t *nl)
 {
     MMDB_s *mmdb = c->mmdb;
@@ -619,72 +635,61 @@ static int walk_leaves(mm_ctx_t *c, geo_rl4_t *v4, geo_rl6_t *v6, leaf_t *lv, si
     if ((rs == 24 || rs == 28 || rs == 32) && mmdb->file_size > 0 &&
         node_count * rs / 4 <= (uint64_t)mmdb->file_size)
         tree = mmdb->file_content;
-    item_t stack[2 * 130];
+    uint64_t stack[130];
     size_t sp = 0;
-    stack[sp++] = (item_t){.rec = 0, .prefix = 0, .type = MMDB_RECORD_TYPE_SEARCH_NODE, .depth = 0};
+    stack[sp++] = 0; /* the root: node 0 at depth 0 */
+    geo_u128 cur = 0;
 
     while (sp) {
-        item_t it = stack[--sp];
-        geo_u128 size_m1 = it.depth == 0 && bits == 128 ? GEO_U128_MAX
-                                                        : ((geo_u128)1 << (bits - it.depth)) - 1;
-        geo_u128 s = it.prefix, e = it.prefix | size_m1;
-
-        if (it.type == MMDB_RECORD_TYPE_SEARCH_NODE) {
-            if (bits == 128 && it.depth > 0 && s > 0xffffffffu && geo_v6_in_alias(s, e)) {
+        uint64_t rec = (uint32_t)stack[--sp];
+        unsigned depth = (unsigned)(stack[sp] >> 32);
+        if (depth) { /* a right child: the parent's prefix and bit bits - depth set */
+            geo_u128 bit = (geo_u128)1 << (bits - depth);
+            cur = (cur & ~(bit + bit - 1)) | bit;
+        }
+        while (rec < node_count) { /* a search node: queue the right child, go left */
+            geo_u128 s = cur;
+            if (bits == 128 && (depth == 16 || depth == 32 || depth == 96) && s > 0xffffffffu &&
+                geo_v6_in_alias(s, s | (((geo_u128)1 << (128 - depth)) - 1))) {
                 int rc = flush_leaves(c, lv, *nl, bits, v4, v6);
                 *nl = 0;
                 if (rc < 0)
                     return rc;
-                geo_rl6_emit(v6, s, e, 0); /* all GEO_LOC_V4ALIAS */
-                continue;
+                geo_rl6_emit(v6, s, s | (((geo_u128)1 << (128 - depth)) - 1), 0);
+                goto next; /* all GEO_LOC_V4ALIAS */
             }
-            if (it.depth >= bits)
+            if (depth >= bits)
                 return geo_errf(c->err, c->errlen, ERR_MALFORMED,
                                 "%s: search tree deeper than %u bits", c->path, bits);
             if (++visits > max_visits)
                 return geo_errf(c->err, c->errlen, ERR_MALFORMED,
                                 "%s: search tree is not a tree (node %llu revisited)", c->path,
-                                (unsigned long long)it.rec);
+                                (unsigned long long)rec);
             uint64_t left, right;
             if (tree) {
-                read_node(tree, rs, (uint32_t)it.rec, &left, &right);
+                read_node(tree, rs, (uint32_t)rec, &left, &right);
             } else {
                 MMDB_search_node_s node;
-                int st = MMDB_read_node(mmdb, (uint32_t)it.rec, &node);
+                int st = MMDB_read_node(mmdb, (uint32_t)rec, &node);
                 if (st != MMDB_SUCCESS)
                     return geo_errf(c->err, c->errlen, ERR_MALFORMED, "%s: node %llu: %s",
-                                    c->path, (unsigned long long)it.rec, MMDB_strerror(st));
+                                    c->path, (unsigned long long)rec, MMDB_strerror(st));
                 left = node.left_record;
                 right = node.right_record;
             }
-            geo_u128 half = (geo_u128)1 << (bits - 1 - it.depth);
-            /* right first: the stack pops the left child (lower addresses) first */
-            stack[sp++] = (item_t){right, it.prefix | half, record_type(node_count, right),
-                                   (uint8_t)(it.depth + 1)};
-            stack[sp++] = (item_t){left, it.prefix, record_type(node_count, left),
-                                   (uint8_t)(it.depth + 1)};
-            continue;
-        }
-
-        uint32_t off = 0;
-        if (it.type == MMDB_RECORD_TYPE_DATA) {
-            if (it.rec - node_count - 16 >= mmdb->data_section_size)
+            if (right > UINT32_MAX || left > UINT32_MAX)
                 return geo_errf(c->err, c->errlen, ERR_MALFORMED,
-                                "%s: record %llu points outside the data section", c->path,
-                                (unsigned long long)it.rec);
-            off = (uint32_t)(it.rec - node_count - 16) + 1;
-        } else if (it.type != MMDB_RECORD_TYPE_EMPTY) {
-            return geo_errf(c->err, c->errlen, ERR_MALFORMED,
-                            "%s: invalid record %llu in search tree", c->path,
-                            (unsigned long long)it.rec);
+                                "%s: invalid record in search tree", c->path);
+            depth++;
+            stack[sp++] = right | (uint64_t)depth << 32;
+            rec = left;
         }
-        if (*nl == LEAF_BATCH) {
-            int rc = flush_leaves(c, lv, *nl, bits, v4, v6);
-            *nl = 0;
+        {
+            int rc = add_leaf(c, v4, v6, lv, nl, bits, cur, depth, rec);
             if (rc < 0)
                 return rc;
         }
-        lv[(*nl)++] = (leaf_t){.s = s, .e = e, .off = off};
+    next:;
     }
     return 0;
 }

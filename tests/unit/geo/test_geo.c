@@ -540,6 +540,13 @@ static void test_bad(void)
     write_file(p, c, n);
     expect_fail_mmdb(p, ERR_MALFORMED, "corrupt search tree");
 
+    /* node 0's left record points back at node 0 (whatever the record size): a cycle */
+    memcpy(c, buf, n);
+    memset(c, 0, 4);
+    snprintf(p, sizeof(p), "%s/cyclic-tree.mmdb", dir);
+    write_file(p, c, n);
+    expect_fail_mmdb(p, ERR_MALFORMED, "search tree with a cycle");
+
     /* the data section starts 16 zero bytes after the tree: fill it with 0xff */
     size_t ds = 0;
     for (size_t i = 0; i + 16 < n; i++) {
