@@ -391,19 +391,19 @@ uint32_t geo_builder_loc(geo_builder_t *b, const geo_loc_in_t *in)
 
 /* ---- subdivision midpoints ------------------------------------------------------------ */
 
-/* Sort keys: a subdivision code as a big-endian number (so that the numbers sort as the
- * codes do with strcmp), then the location id. */
+/* One subdivision while its midpoint is summed: its code as a big-endian number (so
+ * that the numbers sort as the codes do with strcmp), a location that has it, and the
+ * sum of its locations' unit vectors. */
 typedef struct {
     uint64_t code;
-    uint32_t id;
-} sub_key_t;
+    uint32_t id, n;
+    double x, y, z;
+} sub_acc_t;
 
-static int cmp_sub_key(const void *a, const void *b)
+static int cmp_sub_acc(const void *a, const void *b)
 {
-    const sub_key_t *x = a, *y = b;
-    if (x->code != y->code)
-        return x->code < y->code ? -1 : 1;
-    return x->id < y->id ? -1 : x->id > y->id;
+    const sub_acc_t *x = a, *y = b;
+    return x->code < y->code ? -1 : x->code > y->code;
 }
 
 /* Sort v[0..n) by the top 32 bits of each word, keeping the order of equal ones: an LSD
@@ -440,39 +440,55 @@ static void sort_by_high_word(uint64_t *v, size_t n)
 static void build_subdivisions(geo_db_t *db, const geo_builder_t *b)
 {
     _Static_assert(sizeof(b->locs[0].subdivision) == sizeof(uint64_t), "code fits a word");
-    sub_key_t *idx = xmalloc(((size_t)b->n + 1) * sizeof(sub_key_t));
-    uint32_t n = 0;
+    /* group by code through a hash table (index + 1 into acc), visiting the locations in
+     * id order: each midpoint sums its vectors in that order, as a sort by (code, id)
+     * would, and only the few thousand distinct codes get sorted */
+    size_t cap = 64;
+    while (cap < 2 * (size_t)b->n)
+        cap *= 2;
+    uint32_t *slot = xcalloc(cap, sizeof(uint32_t));
+    sub_acc_t *acc = NULL;
+    size_t n = 0, acap = 0;
     for (uint32_t id = 1; id < b->n; id++) {
-        if (b->locs[id].subdivision[0] && (b->locs[id].flags & GEO_HAS_COORDS)) {
-            uint64_t code = 0;
-            for (size_t k = 0; k < sizeof(b->locs[id].subdivision); k++)
-                code = code << 8 | (uint8_t)b->locs[id].subdivision[k];
-            idx[n++] = (sub_key_t){.code = code, .id = id};
+        const loc_rec_t *r = &b->locs[id];
+        if (!r->subdivision[0] || !(r->flags & GEO_HAS_COORDS))
+            continue;
+        uint64_t code = 0;
+        for (size_t k = 0; k < sizeof(r->subdivision); k++)
+            code = code << 8 | (uint8_t)r->subdivision[k];
+        size_t h = (size_t)(mix64(code) & (cap - 1));
+        while (slot[h] && acc[slot[h] - 1].code != code)
+            h = (h + 1) & (cap - 1);
+        if (!slot[h]) {
+            if (n == acap) {
+                acap = acap ? 2 * acap : 1024;
+                acc = xrealloc(acc, acap * sizeof(sub_acc_t));
+            }
+            acc[n] = (sub_acc_t){.code = code, .id = id};
+            slot[h] = (uint32_t)++n;
         }
+        sub_acc_t *a = &acc[slot[h] - 1];
+        double la = r->lat * M_PI / 180.0, lo = r->lon * M_PI / 180.0;
+        a->x += cos(la) * cos(lo);
+        a->y += cos(la) * sin(lo);
+        a->z += sin(la);
+        a->n++;
     }
-    qsort(idx, n, sizeof(sub_key_t), cmp_sub_key);
-    db->subs = xcalloc((size_t)n + 1, sizeof(geo_subdiv_t));
-    db->nsubs = 0;
-    for (uint32_t i = 0; i < n;) {
-        const char *code = b->locs[idx[i].id].subdivision;
-        double x = 0, y = 0, z = 0;
-        uint32_t j = i;
-        for (; j < n && idx[j].code == idx[i].code; j++) {
-            const loc_rec_t *r = &b->locs[idx[j].id];
-            double la = r->lat * M_PI / 180.0, lo = r->lon * M_PI / 180.0;
-            x += cos(la) * cos(lo);
-            y += cos(la) * sin(lo);
-            z += sin(la);
-        }
-        geo_subdiv_t *s = &db->subs[db->nsubs++];
-        memcpy(s->code, code, sizeof(s->code));
-        s->nlocs = j - i;
-        double hyp = sqrt(x * x + y * y);
-        s->lat = (hyp == 0 && z == 0) ? 0 : atan2(z, hyp) * 180.0 / M_PI;
-        s->lon = (x == 0 && y == 0) ? 0 : atan2(y, x) * 180.0 / M_PI;
-        i = j;
+    free(slot);
+    if (n)
+        qsort(acc, n, sizeof(sub_acc_t), cmp_sub_acc);
+    db->subs = xcalloc(n + 1, sizeof(geo_subdiv_t));
+    db->nsubs = n;
+    for (size_t i = 0; i < n; i++) {
+        const sub_acc_t *a = &acc[i];
+        geo_subdiv_t *sd = &db->subs[i];
+        memcpy(sd->code, b->locs[a->id].subdivision, sizeof(sd->code));
+        sd->nlocs = a->n;
+        double hyp = sqrt(a->x * a->x + a->y * a->y);
+        sd->lat = (hyp == 0 && a->z == 0) ? 0 : atan2(a->z, hyp) * 180.0 / M_PI;
+        sd->lon = (a->x == 0 && a->y == 0) ? 0 : atan2(a->y, a->x) * 180.0 / M_PI;
     }
-    free(idx);
+    free(acc);
 }
 
 static int cmp_subdiv(const void *key, const void *elem)
