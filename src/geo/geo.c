@@ -231,16 +231,29 @@ static uint32_t intern_hashed(geo_builder_t *b, const char *s, size_t len, uint3
 static uint32_t loc_hashed(geo_builder_t *b, const loc_rec_t *r, uint32_t h);
 
 /* Copy an alphabetic code of exactly `want` letters, upper-cased; else leave empty. */
+static inline bool ascii_alpha(char c)
+{
+    return (unsigned char)((c | 0x20) - 'a') < 26;
+}
+
+static inline char ascii_upper(char c)
+{
+    return (unsigned char)(c - 'a') < 26 ? (char)(c - 32) : c;
+}
+
+/* dst = src upper-cased when it is exactly `want` ASCII letters; else dst is left alone. */
 static void copy_code(char *dst, const char *src, size_t want)
 {
-    if (!src || strlen(src) != want)
+    if (!src)
         return;
     for (size_t i = 0; i < want; i++) {
-        if (!isalpha((unsigned char)src[i]))
+        if (!ascii_alpha(src[i])) /* also stops at a short string's NUL */
             return;
     }
+    if (src[want] != '\0')
+        return;
     for (size_t i = 0; i < want; i++)
-        dst[i] = (char)toupper((unsigned char)src[i]);
+        dst[i] = ascii_upper(src[i]);
     dst[want] = '\0';
 }
 
@@ -249,10 +262,10 @@ static void copy_subdivision(char *dst, const char *country, const char *sub)
     if (!sub || !*sub)
         return;
     char tmp[8];
-    size_t n = strlen(sub);
-    if (strchr(sub, '-')) {
-        if (n > 7)
-            return;
+    size_t n = strnlen(sub, 8);
+    if (n > 7) /* too long with a country prefix or without */
+        return;
+    if (memchr(sub, '-', n)) {
         memcpy(tmp, sub, n + 1);
     } else {
         if (!country[0] || n > 3)
@@ -261,12 +274,13 @@ static void copy_subdivision(char *dst, const char *country, const char *sub)
         tmp[2] = '-';
         memcpy(tmp + 3, sub, n + 1);
     }
-    for (char *p = tmp; *p; p++) {
-        if (!isalnum((unsigned char)*p) && *p != '-')
+    size_t len = 0;
+    for (char *p = tmp; *p; p++, len++) {
+        if (!ascii_alpha(*p) && (unsigned char)(*p - '0') >= 10 && *p != '-')
             return;
-        *p = (char)toupper((unsigned char)*p);
+        *p = ascii_upper(*p);
     }
-    memcpy(dst, tmp, strlen(tmp) + 1);
+    memcpy(dst, tmp, len + 1);
 }
 
 /* Bytewise equality of two records (no padding: see loc_rec_t), as 5 words. */

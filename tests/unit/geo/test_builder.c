@@ -119,6 +119,33 @@ int main(void)
     geo_builder_free(a);
     geo_builder_free(b);
     free(in);
+    /* how codes normalize: ASCII letters upper-cased, a bare subdivision code prefixed
+     * with the country, anything malformed dropped */
+    static const struct {
+        const char *continent, *country, *sub, *want_cont, *want_ctry, *want_sub;
+    } norm[] = {
+        {"eu", "de", "by", "EU", "DE", "DE-BY"},
+        {"NA", "US", "us-ny", "NA", "US", "US-NY"},
+        {"AS", "jp", "13", "AS", "JP", "JP-13"},
+        {"E", "DEU", "BY", "", "", ""},         /* wrong lengths; no country to prefix */
+        {"E1", "D\xe9", "CA", "", "", ""},     /* not ASCII letters */
+        {"EU", "FR", "IDF-X", "EU", "FR", "IDF-X"}, /* a dashed code is taken as it is */
+        {"EU", "FR", "TOO-LONG", "EU", "FR", ""}, /* 8 characters */
+        {"EU", "FR", "ABCD", "EU", "FR", ""},     /* bare, longer than 3 */
+        {"EU", "FR", "A_B", "EU", "FR", ""},      /* a character codes do not have */
+    };
+    for (size_t i = 0; i < sizeof(norm) / sizeof(norm[0]); i++) {
+        geo_loc_in_t li = {.continent = norm[i].continent, .country = norm[i].country,
+                          .subdivision = norm[i].sub};
+        geo_loc_prep_t p;
+        geo_builder_prep(a, &li, &p);
+        ok(strcmp(p.r.continent, norm[i].want_cont) == 0 &&
+               strcmp(p.r.country, norm[i].want_ctry) == 0 &&
+               strcmp(p.r.subdivision, norm[i].want_sub) == 0,
+           "normalize %s/%s/%s: '%s' '%s' '%s'", norm[i].continent, norm[i].country, norm[i].sub,
+           p.r.continent, p.r.country, p.r.subdivision);
+    }
+
     free(one);
     free(batched);
     free(prep);
