@@ -243,10 +243,9 @@ static inline uint64_t key_at(const keys_t *k, uint32_t i)
     return v & k->mask;
 }
 
-/* Last i in [lo, n) with key <= x (key(lo) <= x). */
-static uint32_t key_last_le(const keys_t *k, uint32_t lo, uint64_t x)
+/* Last i in [lo, hi] with key <= x (key(lo) <= x). */
+static uint32_t key_last_le(const keys_t *k, uint32_t lo, uint32_t hi, uint64_t x)
 {
-    uint32_t hi = k->n - 1;
     while (lo < hi) {
         uint32_t mid = lo + ((hi - lo + 1) >> 1);
         if (key_at(k, mid) <= x)
@@ -317,11 +316,12 @@ static bool direct_entry(const keys_t *k, uint32_t lo, uint64_t b0, uint32_t *ou
  * The index entry for the block [b0, b0 + 2^shift - 1] of the 64-bit key space. *i is a
  * sweep cursor: on entry the last range starting at or before the previous block's start;
  * on return the last range starting at or before b0. Blocks are visited in address order.
+ * No range after `end` starts inside the block (a child's: its parent's last candidate).
  * A block with more than GEO_LEAF_MAX + 1 candidates gets a child node whose 2^s entries
  * split it evenly, with s chosen to leave ~4 candidates per entry on average.
  */
 static uint32_t radix_entry(node_buf_t *nb, const keys_t *k, uint64_t b0, unsigned shift,
-                            uint32_t *i)
+                            uint32_t *i, uint32_t end)
 {
     while (*i + 1 < k->n && key_at(k, *i + 1) <= b0)
         (*i)++;
@@ -338,7 +338,7 @@ static uint32_t radix_entry(node_buf_t *nb, const keys_t *k, uint64_t b0, unsign
     }
     if (c <= GEO_LEAF_MAX)
         return lo << 5 | c;
-    c = key_last_le(k, lo, b1) - lo;
+    c = key_last_le(k, lo, end, b1) - lo;
     /* shift >= 1 here: a block of one key value has a single candidate (the last range
      * starting at it) */
     unsigned s = 1;
@@ -349,7 +349,7 @@ static uint32_t radix_entry(node_buf_t *nb, const keys_t *k, uint64_t b0, unsign
         return lo << 5 | GEO_LEAF_MAX; /* the build fails: see radix_build */
     uint32_t j = lo;
     for (uint32_t ch = 0; ch < (1u << s); ch++) {
-        uint32_t e = radix_entry(nb, k, b0 + ((uint64_t)ch << (shift - s)), shift - s, &j);
+        uint32_t e = radix_entry(nb, k, b0 + ((uint64_t)ch << (shift - s)), shift - s, &j, lo + c);
         nb->pool[off + ch] = e;
     }
     return (uint32_t)off << 5 | (GEO_LEAF_MAX + s);
@@ -389,7 +389,7 @@ static int radix_build(geo_radix_t *x, const keys_t *k, unsigned bits)
     x->root = geo_table_alloc(((size_t)1 << bits) * sizeof(uint32_t));
     uint32_t i = 0;
     for (uint64_t b = 0; b < ((uint64_t)1 << bits); b++)
-        x->root[b] = radix_entry(&nb, k, b << (64 - bits), 64 - bits, &i);
+        x->root[b] = radix_entry(&nb, k, b << (64 - bits), 64 - bits, &i, k->n - 1);
     x->npool = nb.n;
     x->pool = geo_table_alloc(nb.n * sizeof(uint32_t));
     if (nb.n)
