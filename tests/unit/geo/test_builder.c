@@ -116,9 +116,6 @@ int main(void)
     is_int(geo_builder_count(b), before + 1, "and only one id is added");
     is_int(geo_builder_loc(b, &x), ids[0], "one-at-a-time finds it");
 
-    geo_builder_free(a);
-    geo_builder_free(b);
-    free(in);
     /* how codes normalize: ASCII letters upper-cased, a bare subdivision code prefixed
      * with the country, anything malformed dropped */
     static const struct {
@@ -146,6 +143,9 @@ int main(void)
            p.r.continent, p.r.country, p.r.subdivision);
     }
 
+    geo_builder_free(a);
+    geo_builder_free(b);
+    free(in);
     free(one);
     free(batched);
     free(prep);
