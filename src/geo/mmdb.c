@@ -635,7 +635,7 @@ static int walk_leaves(mm_ctx_t *c, geo_rl4_t *v4, geo_rl6_t *v6, leaf_t *lv, si
     if ((rs == 24 || rs == 28 || rs == 32) && mmdb->file_size > 0 &&
         node_count * rs / 4 <= (uint64_t)mmdb->file_size)
         tree = mmdb->file_content;
-    uint64_t stack[130];
+    uint64_t stack[130]; /* at most one pending right child per depth 1 .. 128 */
     size_t sp = 0;
     stack[sp++] = 0; /* the root: node 0 at depth 0 */
     geo_u128 cur = 0;
@@ -647,16 +647,19 @@ static int walk_leaves(mm_ctx_t *c, geo_rl4_t *v4, geo_rl6_t *v6, leaf_t *lv, si
             geo_u128 bit = (geo_u128)1 << (bits - depth);
             cur = (cur & ~(bit + bit - 1)) | bit;
         }
+        bool alias = false;
         while (rec < node_count) { /* a search node: queue the right child, go left */
-            geo_u128 s = cur;
-            if (bits == 128 && (depth == 16 || depth == 32 || depth == 96) && s > 0xffffffffu &&
-                geo_v6_in_alias(s, s | (((geo_u128)1 << (128 - depth)) - 1))) {
-                int rc = flush_leaves(c, lv, *nl, bits, v4, v6);
-                *nl = 0;
-                if (rc < 0)
-                    return rc;
-                geo_rl6_emit(v6, s, s | (((geo_u128)1 << (128 - depth)) - 1), 0);
-                goto next; /* all GEO_LOC_V4ALIAS */
+            if (bits == 128 && (depth == 16 || depth == 32 || depth == 96) && cur > 0xffffffffu) {
+                geo_u128 end = cur | (((geo_u128)1 << (128 - depth)) - 1);
+                if (geo_v6_in_alias(cur, end)) { /* all GEO_LOC_V4ALIAS: not walked */
+                    int rc = flush_leaves(c, lv, *nl, bits, v4, v6);
+                    *nl = 0;
+                    if (rc < 0)
+                        return rc;
+                    geo_rl6_emit(v6, cur, end, 0);
+                    alias = true;
+                    break;
+                }
             }
             if (depth >= bits)
                 return geo_errf(c->err, c->errlen, ERR_MALFORMED,
@@ -684,12 +687,11 @@ static int walk_leaves(mm_ctx_t *c, geo_rl4_t *v4, geo_rl6_t *v6, leaf_t *lv, si
             stack[sp++] = right | (uint64_t)depth << 32;
             rec = left;
         }
-        {
+        if (!alias) {
             int rc = add_leaf(c, v4, v6, lv, nl, bits, cur, depth, rec);
             if (rc < 0)
                 return rc;
         }
-    next:;
     }
     return 0;
 }
