@@ -322,6 +322,18 @@ int main(int argc, char **argv)
         conf_free(conf);
         return offline_result(rc, err) ? 1 : 0;
     }
+    if (!strcmp(cmd, "lookup")) {
+        /* The GeoIP sources only, read once in full: no zones, no routes. */
+        conf_t *conf = conf_load(config, err, sizeof(err));
+        if (!conf) {
+            fprintf(stderr, "%s\n", err);
+            return 1;
+        }
+        int rc = offline_result(ctl_lookup_conf(conf, args[0], json, stdout, err, sizeof(err)),
+                                err);
+        conf_free(conf);
+        return rc;
+    }
     snapshot_t *s = load(config);
     if (!s)
         return 1;
@@ -339,8 +351,6 @@ int main(int argc, char **argv)
             printf("%-30s serial %-10u %8zu records %8zu names\n", z->name, serial, z->nrecords,
                    z->nnodes);
         }
-    } else if (!strcmp(cmd, "lookup")) {
-        rc = offline_result(ctl_lookup(s, args[0], json, stdout, err, sizeof(err)), err);
     } else {
         rc = offline_result(
             ctl_explain(s, args[0], args[1], args[2], json, stdout, err, sizeof(err)), err);

@@ -59,10 +59,10 @@ static bool parse_client(const char *arg, int *family, uint8_t addr[16], unsigne
  * and give the memory back afterwards. The files are read as they are now: after
  * replacing a database, reload before comparing with what the server routes on.
  */
-static int full_geo(const snapshot_t *s, geo_db_t **db, char *err, size_t errlen)
+static int full_geo(const conf_t *conf, geo_db_t **db, char *err, size_t errlen)
 {
     char e[512];
-    int rc = snapshot_load_geo(s->conf, db, e, sizeof(e));
+    int rc = snapshot_load_geo(conf, db, e, sizeof(e));
     if (rc < 0)
         snprintf(err, errlen, "cannot reopen the geoip data: %s", e);
     return rc;
@@ -74,11 +74,11 @@ static void full_geo_free(geo_db_t *db)
     malloc_trim(0);
 }
 
-static void print_lookup(const snapshot_t *s, const geo_db_t *db, int family,
+static void print_lookup(const conf_t *conf, const geo_db_t *db, int family,
                          const uint8_t *addr, bool json, FILE *out);
 
-int ctl_lookup(const snapshot_t *s, const char *arg, bool json, FILE *out, char *err,
-               size_t errlen)
+int ctl_lookup_conf(const conf_t *conf, const char *arg, bool json, FILE *out, char *err,
+                    size_t errlen)
 {
     int family;
     uint8_t addr[16];
@@ -87,20 +87,26 @@ int ctl_lookup(const snapshot_t *s, const char *arg, bool json, FILE *out, char 
         snprintf(err, errlen, "bad address '%s'", arg);
         return ERR_INVAL;
     }
-    if (!s->geo) {
+    if (!conf->ngeo) {
         snprintf(err, errlen, "the configuration has no geoip section");
         return ERR_NOTFOUND;
     }
     geo_db_t *db = NULL;
-    int rc = full_geo(s, &db, err, errlen);
+    int rc = full_geo(conf, &db, err, errlen);
     if (rc < 0)
         return rc;
-    print_lookup(s, db, family, addr, json, out);
+    print_lookup(conf, db, family, addr, json, out);
     full_geo_free(db);
     return 0;
 }
 
-static void print_lookup(const snapshot_t *s, const geo_db_t *db, int family,
+int ctl_lookup(const snapshot_t *s, const char *arg, bool json, FILE *out, char *err,
+               size_t errlen)
+{
+    return ctl_lookup_conf(s->conf, arg, json, out, err, errlen);
+}
+
+static void print_lookup(const conf_t *conf, const geo_db_t *db, int family,
                          const uint8_t *addr, bool json, FILE *out)
 {
     unsigned net;
@@ -108,7 +114,7 @@ static void print_lookup(const snapshot_t *s, const geo_db_t *db, int family,
     const geo_location_t *l = geo_location(db, id);
     char a[INET6_ADDRSTRLEN];
     inet_ntop(family, addr, a, sizeof(a));
-    const conf_geo_source_t *src = id ? &s->conf->geo[l->source] : NULL;
+    const conf_geo_source_t *src = id ? &conf->geo[l->source] : NULL;
     const char *srcname = src ? (src->path ? src->path : src->locations) : "";
     if (json) {
         fprintf(out, "{\"address\":\"%s\",\"network_prefix\":%u,\"found\":%s", a, net,
@@ -178,7 +184,7 @@ int ctl_explain(const snapshot_t *s, const char *name, const char *type_s, const
     }
     geo_db_t *db = NULL;
     if (s->geo) {
-        int lrc = full_geo(s, &db, err, errlen);
+        int lrc = full_geo(s->conf, &db, err, errlen);
         if (lrc < 0)
             return lrc;
     }

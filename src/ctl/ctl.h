@@ -94,6 +94,10 @@ int ctl_explain(const snapshot_t *s, const char *name, const char *type, const c
                 bool json, FILE *out, char *err, size_t errlen) ATTR_NONNULL(1, 2, 3, 4, 6, 7);
 int ctl_lookup(const snapshot_t *s, const char *address, bool json, FILE *out, char *err,
                size_t errlen) ATTR_NONNULL(1, 2, 4, 5);
+/* lookup from the configuration alone (geocastctl -c): its GeoIP sources are read once, in
+ * full, and nothing else (a zone that fails to load does not stop it; `check` says so). */
+int ctl_lookup_conf(const conf_t *conf, const char *address, bool json, FILE *out, char *err,
+                    size_t errlen) ATTR_NONNULL(1, 2, 4, 5);
 
 /*
  * geodiff: compile conf's routes against two MaxMind DB files (in place of the GeoIP data

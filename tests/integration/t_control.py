@@ -202,8 +202,22 @@ try:
                 r2 = ctl("-c", srv.conf_path, *js_flag, "lookup", a)
                 tap.ok(r1[0] == 0 and r1[1] == r2[1] and r1[1],
                        "lookup %s%s: online output equals offline" % (a, " (json)" if js_flag else ""))
+        # offline lookup reads the GeoIP sources only: a zone file that is missing stops
+        # `check`, not `lookup`
+        broken = os.path.join(srv.dir, "zone-missing.yaml")
+        with open(srv.conf_path) as f:
+            text = f.read()
+        tap.ok(zpath in text, "the config names the zone file")
+        with open(broken, "w") as f:
+            f.write(text.replace(zpath, zpath + ".missing"))
+        rc, out, err = ctl("-c", broken, "check")
+        tap.ok(rc == 1 and "missing" in err, "check with a missing zone file fails: %s" % err.strip())
+        r1 = ctl("-c", srv.conf_path, "lookup", "2a00:1000:1::1")
+        r2 = ctl("-c", broken, "lookup", "2a00:1000:1::1")
+        tap.ok(r2[0] == 0 and r2[1] == r1[1] and r1[1],
+               "lookup with a missing zone file: the same output (exit %d)" % r2[0])
     else:
-        tap.skip("no test MMDB (perl MaxMind::DB::Writer missing)", 6)
+        tap.skip("no test MMDB (perl MaxMind::DB::Writer missing)", 9)
         r1 = ctl("-s", SOCK, "lookup", "1.2.3.4")
         tap.ok(r1[0] == 1 and "no geoip" in r1[2], "lookup without GeoIP data: an error")
 
