@@ -230,7 +230,7 @@ static uint32_t intern_hashed(geo_builder_t *b, const char *s, size_t len, uint3
 /* The id of location r (hash h), added if new. */
 static uint32_t loc_hashed(geo_builder_t *b, const loc_rec_t *r, uint32_t h);
 
-/* Copy an alphabetic code of exactly `want` letters, upper-cased; else leave empty. */
+/* Location codes are ASCII: these tests do not depend on the locale. */
 static inline bool ascii_alpha(char c)
 {
     return (unsigned char)((c | 0x20) - 'a') < 26;
